@@ -1,0 +1,13 @@
+//! CPU compute: instruction-set dispatch, activation quantization, dot kernels, the thread
+//! pool and the quantized matrix product built from them.
+
+pub(crate) mod block_io;
+pub mod dot;
+pub mod isa;
+pub mod matmul;
+pub mod pool;
+pub mod quantize;
+pub mod vecops;
+
+#[cfg(test)]
+pub(crate) mod testutil;

@@ -1,0 +1,1 @@
+//! ember-kernels: compute on quantized blocks.

@@ -1,0 +1,414 @@
+//! The Llama family (Llama 2/3/3.2, TinyLlama, SmolLM2, Mistral) and Qwen2 (Llama plus q/k/v
+//! biases and NeoX RoPE): config from GGUF metadata, weight views, and the forward pass.
+
+use ember_kernels::ThreadPool;
+use ember_quant::gguf::Gguf;
+
+use super::ops::{self, Rope, RopeStyle};
+use super::tensor::{QTensor, Weights};
+use crate::shared_mut::SharedMut;
+use crate::{Error, Result};
+
+/// Which member of the family: they differ in biases and RoPE ordering only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    Llama,
+    Qwen2,
+}
+
+impl Variant {
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Llama => "llama",
+            Variant::Qwen2 => "qwen2",
+        }
+    }
+}
+
+/// Hyper-parameters, read from `<arch>.*` metadata keys.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub variant: Variant,
+    pub n_vocab: usize,
+    pub n_embd: usize,
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub n_ff: usize,
+    pub n_ctx_train: usize,
+    pub rms_eps: f32,
+    pub rope: Rope,
+}
+
+impl Config {
+    /// Width of the K (and V) projection: all KV heads together.
+    pub fn kv_dim(&self) -> usize {
+        self.n_head_kv * self.head_dim
+    }
+
+    /// Width of the Q projection.
+    pub fn q_dim(&self) -> usize {
+        self.n_head * self.head_dim
+    }
+
+    fn from_gguf(g: &Gguf) -> Result<Config> {
+        let arch = g.get_str("general.architecture").ok_or_else(|| Error::MissingMetadata("general.architecture".into()))?;
+        let variant = match arch {
+            "llama" => Variant::Llama,
+            "qwen2" => Variant::Qwen2,
+            other => return Err(Error::UnsupportedArchitecture(other.into())),
+        };
+        let key = |k: &str| format!("{arch}.{k}");
+        let req = |k: &str| -> Result<usize> {
+            let k = key(k);
+            let v = g.get_u64(&k).ok_or_else(|| Error::MissingMetadata(k.clone()))?;
+            usize::try_from(v).ok().filter(|&v| v > 0 && v < (1 << 24)).ok_or(Error::BadMetadata { key: k, reason: format!("{v} is out of range") })
+        };
+        let opt = |k: &str| -> Result<Option<usize>> {
+            if g.get(&key(k)).is_none() {
+                Ok(None)
+            } else {
+                req(k).map(Some)
+            }
+        };
+        if opt("expert_count")?.is_some_and(|n| n > 1) {
+            return Err(Error::UnsupportedArchitecture(format!("{arch} mixture-of-experts")));
+        }
+        let n_embd = req("embedding_length")?;
+        let n_head = req("attention.head_count")?;
+        let n_head_kv = opt("attention.head_count_kv")?.unwrap_or(n_head);
+        let head_dim = opt("attention.key_length")?.unwrap_or(n_embd / n_head);
+        if n_head % n_head_kv != 0 || head_dim % 2 != 0 {
+            return Err(Error::BadMetadata {
+                key: key("attention.head_count_kv"),
+                reason: format!("{n_head} heads cannot share {n_head_kv} KV heads of size {head_dim}"),
+            });
+        }
+        if opt("attention.value_length")?.is_some_and(|v| v != head_dim) {
+            return Err(Error::BadMetadata { key: key("attention.value_length"), reason: "differs from key_length".into() });
+        }
+        let n_rot = opt("rope.dimension_count")?.unwrap_or(head_dim);
+        if n_rot > head_dim || n_rot % 2 != 0 {
+            return Err(Error::BadMetadata { key: key("rope.dimension_count"), reason: format!("{n_rot} does not fit head size {head_dim}") });
+        }
+        let float = |k: &str, default: f32| -> Result<f32> {
+            let k = key(k);
+            match g.get(&k) {
+                None => Ok(default),
+                Some(_) => g.get_f32(&k).filter(|v| v.is_finite() && *v > 0.0).ok_or(Error::BadMetadata { key: k, reason: "not a positive number".into() }),
+            }
+        };
+        let freq_scale = match g.get_str(&key("rope.scaling.type")) {
+            None | Some("none") => 1.0,
+            Some("linear") => 1.0 / float("rope.scaling.factor", 1.0)?,
+            Some(other) => return Err(Error::BadMetadata { key: key("rope.scaling.type"), reason: format!("`{other}` scaling is not supported") }),
+        };
+        let n_vocab = match opt("vocab_size")? {
+            Some(n) => n,
+            None => g.get_array("tokenizer.ggml.tokens").map(|a| a.len()).ok_or_else(|| Error::MissingMetadata(key("vocab_size")))?,
+        };
+        Ok(Config {
+            variant,
+            n_vocab,
+            n_embd,
+            n_layer: req("block_count")?,
+            n_head,
+            n_head_kv,
+            head_dim,
+            n_ff: req("feed_forward_length")?,
+            n_ctx_train: req("context_length")?,
+            rms_eps: float("attention.layer_norm_rms_epsilon", 1e-5)?,
+            rope: Rope {
+                style: match variant {
+                    Variant::Llama => RopeStyle::Normal,
+                    Variant::Qwen2 => RopeStyle::Neox,
+                },
+                n_dims: n_rot,
+                freq_base: float("rope.freq_base", 10000.0)?,
+                freq_scale,
+            },
+        })
+    }
+}
+
+/// One transformer block's weights.
+#[derive(Clone, Debug)]
+pub struct Layer {
+    pub attn_norm: QTensor,
+    pub wq: QTensor,
+    pub wk: QTensor,
+    pub wv: QTensor,
+    pub wo: QTensor,
+    pub bq: Option<QTensor>,
+    pub bk: Option<QTensor>,
+    pub bv: Option<QTensor>,
+    pub ffn_norm: QTensor,
+    pub w_gate: QTensor,
+    pub w_up: QTensor,
+    pub w_down: QTensor,
+}
+
+/// The whole model definition: config and weight views.
+#[derive(Clone, Debug)]
+pub struct Llama {
+    pub config: Config,
+    pub token_embd: QTensor,
+    pub layers: Vec<Layer>,
+    pub output_norm: QTensor,
+    /// The output head; `token_embd` itself when the embeddings are tied.
+    pub output: QTensor,
+    pub rope_freqs: Option<QTensor>,
+    pub n_params: u64,
+}
+
+impl Llama {
+    pub fn from_gguf(g: &Gguf) -> Result<Llama> {
+        let c = Config::from_gguf(g)?;
+        let w = Weights::new(g);
+        let (e, q, kv, ff) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff);
+        let token_embd = w.matrix("token_embd.weight", e, c.n_vocab)?;
+        let layers = (0..c.n_layer)
+            .map(|i| {
+                let n = |s: &str| format!("blk.{i}.{s}");
+                let qwen = c.variant == Variant::Qwen2;
+                let bias = |s: &str, len| if qwen { w.optional_f32_vector(&n(s), len) } else { Ok(None) };
+                Ok(Layer {
+                    attn_norm: w.f32_vector(&n("attn_norm.weight"), e)?,
+                    wq: w.matrix(&n("attn_q.weight"), e, q)?,
+                    wk: w.matrix(&n("attn_k.weight"), e, kv)?,
+                    wv: w.matrix(&n("attn_v.weight"), e, kv)?,
+                    wo: w.matrix(&n("attn_output.weight"), q, e)?,
+                    bq: bias("attn_q.bias", q)?,
+                    bk: bias("attn_k.bias", kv)?,
+                    bv: bias("attn_v.bias", kv)?,
+                    ffn_norm: w.f32_vector(&n("ffn_norm.weight"), e)?,
+                    w_gate: w.matrix(&n("ffn_gate.weight"), e, ff)?,
+                    w_up: w.matrix(&n("ffn_up.weight"), e, ff)?,
+                    w_down: w.matrix(&n("ffn_down.weight"), ff, e)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let output = w.optional_matrix("output.weight", e, c.n_vocab)?.unwrap_or_else(|| token_embd.clone());
+        Ok(Llama {
+            output_norm: w.f32_vector("output_norm.weight", e)?,
+            rope_freqs: w.optional_f32_vector("rope_freqs.weight", c.rope.n_dims / 2)?,
+            n_params: w.n_params(),
+            config: c,
+            token_embd,
+            layers,
+            output,
+        })
+    }
+
+    /// Every matrix the forward pass multiplies by (for sizing scratch buffers).
+    pub fn matrices(&self) -> impl Iterator<Item = &QTensor> {
+        self.layers
+            .iter()
+            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down])
+            .chain(std::iter::once(&self.output))
+    }
+
+    /// Bytes of KV cache per token of context (f16 keys and values, all layers).
+    pub fn kv_bytes_per_token(&self) -> usize {
+        2 * self.config.n_layer * self.config.kv_dim() * std::mem::size_of::<u16>()
+    }
+}
+
+/// Every buffer one forward pass needs, sized once for `n_batch` tokens and `n_ctx` positions.
+pub struct State {
+    pub n_ctx: usize,
+    pub n_batch: usize,
+    /// Keys and values per layer, `[n_ctx][kv_dim]` as f16 bits.
+    k_cache: Vec<Vec<u16>>,
+    v_cache: Vec<Vec<u16>>,
+    x: Vec<f32>,
+    xb: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    att: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    proj: Vec<f32>,
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    /// Per-thread attention scores, `n_threads * n_ctx`.
+    scores: Vec<f32>,
+    /// Per-thread f16-rounded query head, `n_threads * head_dim`.
+    q16: Vec<f32>,
+    act_scratch: Vec<u8>,
+    /// Logits of the last token, or of every token of the batch when `logits_all`.
+    pub logits: Vec<f32>,
+    pub logits_all: bool,
+}
+
+impl State {
+    pub fn new(model: &Llama, n_ctx: usize, n_batch: usize, n_threads: usize, logits_all: bool) -> State {
+        let c = &model.config;
+        let act_bytes = model
+            .matrices()
+            .map(|t| ember_kernels::act_row_bytes(t.ty, t.row_len()))
+            .max()
+            .unwrap_or(0);
+        let half_rot = c.rope.n_dims / 2;
+        State {
+            n_ctx,
+            n_batch,
+            k_cache: (0..c.n_layer).map(|_| vec![0; n_ctx * c.kv_dim()]).collect(),
+            v_cache: (0..c.n_layer).map(|_| vec![0; n_ctx * c.kv_dim()]).collect(),
+            x: vec![0.0; n_batch * c.n_embd],
+            xb: vec![0.0; n_batch * c.n_embd.max(c.q_dim())],
+            q: vec![0.0; n_batch * c.q_dim()],
+            k: vec![0.0; n_batch * c.kv_dim()],
+            v: vec![0.0; n_batch * c.kv_dim()],
+            att: vec![0.0; n_batch * c.q_dim()],
+            gate: vec![0.0; n_batch * c.n_ff],
+            up: vec![0.0; n_batch * c.n_ff],
+            proj: vec![0.0; n_batch * c.n_embd],
+            cos: vec![0.0; n_batch * half_rot],
+            sin: vec![0.0; n_batch * half_rot],
+            scores: vec![0.0; n_threads * n_ctx],
+            q16: vec![0.0; n_threads * c.head_dim],
+            act_scratch: vec![0; n_batch * act_bytes],
+            logits: vec![0.0; if logits_all { n_batch } else { 1 } * c.n_vocab],
+            logits_all,
+        }
+    }
+
+    /// Bytes held by this state (KV cache plus compute buffers).
+    pub fn bytes(&self) -> usize {
+        let f = |v: &Vec<f32>| v.len() * 4;
+        let kv: usize = self.k_cache.iter().chain(&self.v_cache).map(|c| c.len() * 2).sum();
+        kv + [&self.x, &self.xb, &self.q, &self.k, &self.v, &self.att, &self.gate, &self.up, &self.proj, &self.scores, &self.logits]
+            .iter()
+            .map(|v| f(v))
+            .sum::<usize>()
+            + self.act_scratch.len()
+    }
+}
+
+impl Llama {
+    /// Run `tokens` (at most `state.n_batch`) at positions `pos..pos + tokens.len()`, appending
+    /// their keys and values to the cache, and leave logits in `state.logits`. Allocates nothing.
+    pub fn forward(&self, data: &[u8], pool: &ThreadPool, st: &mut State, tokens: &[u32], pos: usize) -> Result<()> {
+        let c = &self.config;
+        let n = tokens.len();
+        if n == 0 || n > st.n_batch {
+            return Err(Error::InvalidArgument(format!("batch of {n} tokens (1..={} allowed)", st.n_batch)));
+        }
+        if pos + n > st.n_ctx {
+            return Err(Error::ContextFull { n_ctx: st.n_ctx, needed: pos + n });
+        }
+        let (e, qd, kvd, hd, ff) = (c.n_embd, c.q_dim(), c.kv_dim(), c.head_dim, c.n_ff);
+        let half_rot = c.rope.n_dims / 2;
+
+        // Embeddings: dequantize one row of the table per token.
+        let embd = self.token_embd.bytes(data);
+        let row_bytes = self.token_embd.row_bytes();
+        for (i, &t) in tokens.iter().enumerate() {
+            let t = t as usize;
+            if t >= c.n_vocab {
+                return Err(Error::InvalidToken { id: t as u32, n_vocab: c.n_vocab });
+            }
+            ember_quant::dequant::dequantize(self.token_embd.ty, &embd[t * row_bytes..(t + 1) * row_bytes], &mut st.x[i * e..(i + 1) * e])
+                .map_err(|err| Error::Kernel(err.to_string()))?;
+        }
+        let freqs = self.rope_freqs.as_ref().map(|t| t.f32s(data));
+        for i in 0..n {
+            c.rope.angles(pos + i, freqs, &mut st.cos[i * half_rot..(i + 1) * half_rot], &mut st.sin[i * half_rot..(i + 1) * half_rot]);
+        }
+
+        for (l, layer) in self.layers.iter().enumerate() {
+            // Attention block.
+            let norm = layer.attn_norm.f32s(data);
+            for i in 0..n {
+                ops::rms_norm(&st.x[i * e..(i + 1) * e], norm, c.rms_eps, &mut st.xb[i * e..(i + 1) * e]);
+            }
+            matmul(pool, data, &layer.wq, &st.xb[..n * e], n, &mut st.act_scratch, &mut st.q[..n * qd])?;
+            matmul(pool, data, &layer.wk, &st.xb[..n * e], n, &mut st.act_scratch, &mut st.k[..n * kvd])?;
+            matmul(pool, data, &layer.wv, &st.xb[..n * e], n, &mut st.act_scratch, &mut st.v[..n * kvd])?;
+            for (bias, out, width) in [(&layer.bq, &mut st.q, qd), (&layer.bk, &mut st.k, kvd), (&layer.bv, &mut st.v, kvd)] {
+                if let Some(b) = bias {
+                    let b = b.f32s(data);
+                    out[..n * width].chunks_exact_mut(width).for_each(|row| ops::add(row, b));
+                }
+            }
+            for i in 0..n {
+                let (cos, sin) = (&st.cos[i * half_rot..(i + 1) * half_rot], &st.sin[i * half_rot..(i + 1) * half_rot]);
+                c.rope.apply(&mut st.q[i * qd..(i + 1) * qd], hd, cos, sin);
+                c.rope.apply(&mut st.k[i * kvd..(i + 1) * kvd], hd, cos, sin);
+                let at = (pos + i) * kvd;
+                ember_kernels::f32_to_f16_slice(&st.k[i * kvd..(i + 1) * kvd], &mut st.k_cache[l][at..at + kvd]);
+                ember_kernels::f32_to_f16_slice(&st.v[i * kvd..(i + 1) * kvd], &mut st.v_cache[l][at..at + kvd]);
+            }
+            self.attention(pool, st, l, n, pos);
+            matmul(pool, data, &layer.wo, &st.att[..n * qd], n, &mut st.act_scratch, &mut st.proj[..n * e])?;
+            ops::add(&mut st.x[..n * e], &st.proj[..n * e]);
+
+            // Feed-forward block.
+            let norm = layer.ffn_norm.f32s(data);
+            for i in 0..n {
+                ops::rms_norm(&st.x[i * e..(i + 1) * e], norm, c.rms_eps, &mut st.xb[i * e..(i + 1) * e]);
+            }
+            matmul(pool, data, &layer.w_gate, &st.xb[..n * e], n, &mut st.act_scratch, &mut st.gate[..n * ff])?;
+            matmul(pool, data, &layer.w_up, &st.xb[..n * e], n, &mut st.act_scratch, &mut st.up[..n * ff])?;
+            ops::swiglu(&mut st.gate[..n * ff], &st.up[..n * ff]);
+            matmul(pool, data, &layer.w_down, &st.gate[..n * ff], n, &mut st.act_scratch, &mut st.proj[..n * e])?;
+            ops::add(&mut st.x[..n * e], &st.proj[..n * e]);
+        }
+
+        // Output head: every token's logits, or only the last one's.
+        let first = if st.logits_all { 0 } else { n - 1 };
+        let rows = n - first;
+        let norm = self.output_norm.f32s(data);
+        for i in 0..rows {
+            let src = (first + i) * e;
+            ops::rms_norm(&st.x[src..src + e], norm, c.rms_eps, &mut st.xb[i * e..(i + 1) * e]);
+        }
+        matmul(pool, data, &self.output, &st.xb[..rows * e], rows, &mut st.act_scratch, &mut st.logits[..rows * c.n_vocab])
+    }
+
+    /// Causal grouped-query attention of the batch's queries over the cache, into `st.att`.
+    /// Work is split over (token, head) pairs; each thread has its own score row.
+    fn attention(&self, pool: &ThreadPool, st: &mut State, layer: usize, n: usize, pos: usize) {
+        let c = &self.config;
+        let (qd, kvd, hd, n_ctx) = (c.q_dim(), c.kv_dim(), c.head_dim, st.n_ctx);
+        let group = c.n_head / c.n_head_kv;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let (q, k_cache, v_cache) = (&st.q, &st.k_cache[layer], &st.v_cache[layer]);
+        let att = SharedMut::new(&mut st.att[..n * qd]);
+        let scores = SharedMut::new(&mut st.scores);
+        let q16 = SharedMut::new(&mut st.q16);
+        pool.run(&|thread, n_threads| {
+            // SAFETY: each thread only touches its own score and q16 rows (indexed by `thread`),
+            // and the (token, head) pairs `thread, thread + n_threads, ...` write disjoint
+            // `head_dim`-wide slices of `att`.
+            let (scores, qh) = unsafe { (scores.chunk(thread * n_ctx, n_ctx), q16.chunk(thread * hd, hd)) };
+            for task in (thread..n * c.n_head).step_by(n_threads) {
+                let (i, h) = (task / c.n_head, task % c.n_head);
+                let kv_off = (h / group) * hd;
+                let len = pos + i + 1;
+                // llama.cpp keeps K and V in f16 and rounds what meets them (the query, the
+                // attention weights) to f16 as well.
+                qh.copy_from_slice(&q[i * qd + h * hd..i * qd + (h + 1) * hd]);
+                ops::round_to_f16(qh);
+                for (j, s) in scores[..len].iter_mut().enumerate() {
+                    *s = ember_kernels::dot_f16(&k_cache[j * kvd + kv_off..j * kvd + kv_off + hd], qh) * scale;
+                }
+                ops::softmax(&mut scores[..len]);
+                ops::round_to_f16(&mut scores[..len]);
+                // SAFETY: see above; slice (token i, head h) belongs to this task only.
+                let out = unsafe { att.chunk(i * qd + h * hd, hd) };
+                out.fill(0.0);
+                for (j, &p) in scores[..len].iter().enumerate() {
+                    ember_kernels::axpy_f16(p, &v_cache[j * kvd + kv_off..j * kvd + kv_off + hd], out);
+                }
+            }
+        });
+    }
+}
+
+fn matmul(pool: &ThreadPool, data: &[u8], w: &QTensor, x: &[f32], n: usize, scratch: &mut [u8], y: &mut [f32]) -> Result<()> {
+    ember_kernels::matmul(pool, w.ty, w.bytes(data), w.row_len(), w.n_rows(), x, n, scratch, y).map_err(|e| Error::Kernel(format!("{}: {e}", w.name)))
+}

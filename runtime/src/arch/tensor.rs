@@ -1,0 +1,155 @@
+//! Typed views of the weights inside the model file: type, shape and byte range, nothing copied.
+
+use ember_quant::gguf::{Gguf, TensorInfo};
+use ember_quant::GgmlType;
+
+use crate::{Error, Result};
+
+/// A weight tensor in its on-disk block layout: where its bytes are in the file, and what they are.
+#[derive(Clone, Debug)]
+pub struct QTensor {
+    pub name: String,
+    pub ty: GgmlType,
+    /// ggml order: `dims[0]` is the row length (contiguous), `dims[1]` the number of rows.
+    pub dims: Vec<u64>,
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl QTensor {
+    fn from_info(t: &TensorInfo) -> Result<QTensor> {
+        let conv = |v: u64| {
+            usize::try_from(v).map_err(|_| Error::BadMetadata {
+                key: t.name.clone(),
+                reason: "tensor does not fit in this platform's address space".into(),
+            })
+        };
+        Ok(QTensor {
+            name: t.name.clone(),
+            ty: t.ty,
+            dims: t.dims.clone(),
+            offset: conv(t.offset)?,
+            len: conv(t.size)?,
+        })
+    }
+
+    /// The tensor's bytes inside `data` (the whole model file).
+    pub fn bytes<'a>(&self, data: &'a [u8]) -> &'a [u8] {
+        // Ranges were bounds-checked against the file by the GGUF parser.
+        &data[self.offset..self.offset + self.len]
+    }
+
+    /// Row length (elements).
+    pub fn row_len(&self) -> usize {
+        self.dims[0] as usize
+    }
+
+    /// Number of rows (product of all but the first dimension).
+    pub fn n_rows(&self) -> usize {
+        self.dims[1..].iter().product::<u64>() as usize
+    }
+
+    /// Bytes of one row.
+    pub fn row_bytes(&self) -> usize {
+        self.len / self.n_rows().max(1)
+    }
+
+    /// The tensor as f32 values; only for F32 tensors (norm weights, biases).
+    pub fn f32s<'a>(&self, data: &'a [u8]) -> &'a [f32] {
+        let bytes = self.bytes(data);
+        // SAFETY: every bit pattern is a valid f32; `align_to` only returns the aligned middle
+        // part, and load-time validation (`Weights::f32_vector`) guaranteed that the prefix and
+        // suffix are empty (type F32, 4-byte aligned offset inside an aligned map).
+        let (head, floats, _) = unsafe { bytes.align_to::<f32>() };
+        debug_assert!(head.is_empty());
+        floats
+    }
+}
+
+/// Looks tensors up by name and checks their shapes and types while building a model.
+pub struct Weights<'g, 'a> {
+    gguf: &'g Gguf<'a>,
+}
+
+impl<'g, 'a> Weights<'g, 'a> {
+    pub fn new(gguf: &'g Gguf<'a>) -> Self {
+        Weights { gguf }
+    }
+
+    fn info(&self, name: &str) -> Result<&'g TensorInfo> {
+        self.gguf.tensor(name).ok_or_else(|| Error::MissingTensor(name.into()))
+    }
+
+    /// A matrix with `cols` inputs and `rows` outputs, in any type the kernels support.
+    pub fn matrix(&self, name: &str, cols: usize, rows: usize) -> Result<QTensor> {
+        let t = self.info(name)?;
+        check_shape(t, &[cols as u64, rows as u64])?;
+        if !computable(t.ty) {
+            return Err(Error::UnsupportedTensorType { name: name.into(), ty: t.ty });
+        }
+        QTensor::from_info(t)
+    }
+
+    /// Like [`Weights::matrix`], but absent is fine.
+    pub fn optional_matrix(&self, name: &str, cols: usize, rows: usize) -> Result<Option<QTensor>> {
+        match self.gguf.tensor(name) {
+            None => Ok(None),
+            Some(_) => self.matrix(name, cols, rows).map(Some),
+        }
+    }
+
+    /// An F32 vector of length `len` (norm weights, biases, rope frequency factors).
+    pub fn f32_vector(&self, name: &str, len: usize) -> Result<QTensor> {
+        let t = self.info(name)?;
+        check_shape(t, &[len as u64])?;
+        if t.ty != GgmlType::F32 {
+            return Err(Error::UnsupportedTensorType { name: name.into(), ty: t.ty });
+        }
+        let q = QTensor::from_info(t)?;
+        let addr = self.gguf.bytes().as_ptr() as usize + q.offset;
+        if addr % 4 != 0 {
+            return Err(Error::BadMetadata {
+                key: name.into(),
+                reason: "f32 tensor data is not 4-byte aligned".into(),
+            });
+        }
+        Ok(q)
+    }
+
+    /// Like [`Weights::f32_vector`], but absent is fine.
+    pub fn optional_f32_vector(&self, name: &str, len: usize) -> Result<Option<QTensor>> {
+        match self.gguf.tensor(name) {
+            None => Ok(None),
+            Some(_) => self.f32_vector(name, len).map(Some),
+        }
+    }
+
+    /// Total number of weights in the file.
+    pub fn n_params(&self) -> u64 {
+        self.gguf.tensors.iter().map(|t| t.n_elements()).sum()
+    }
+}
+
+fn check_shape(t: &TensorInfo, expected: &[u64]) -> Result<()> {
+    // Trailing dimensions of 1 are the same shape (GGUF writers differ on this).
+    let trimmed: Vec<u64> = {
+        let mut d = t.dims.clone();
+        while d.len() > expected.len() && d.last() == Some(&1) {
+            d.pop();
+        }
+        d
+    };
+    if trimmed != expected {
+        return Err(Error::TensorShape {
+            name: t.name.clone(),
+            expected: expected.to_vec(),
+            found: t.dims.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Weight types the CPU matmul kernels implement (everything but the activation-only types).
+fn computable(ty: GgmlType) -> bool {
+    !matches!(ty, GgmlType::Q8_1 | GgmlType::Q8_K)
+}

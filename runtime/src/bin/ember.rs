@@ -1,0 +1,347 @@
+//! `ember`: run, chat with and inspect GGUF models from the command line.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use ember::chat::{ChatMessage, ChatTemplate};
+use ember::{GenerateParams, LoadParams, Model, Sampler, SamplerParams, Session, SessionParams};
+
+#[derive(Parser)]
+#[command(name = "ember", version, about = "On-device LLM inference: run quantized GGUF models locally")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a continuation of a prompt.
+    Run(RunArgs),
+    /// Interactive chat that keeps its context across turns.
+    Chat(ChatArgs),
+    /// Show a model file's metadata, tensors and memory needs.
+    Info(InfoArgs),
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// Model file (GGUF).
+    #[arg(short = 'm', long = "model")]
+    model: PathBuf,
+    /// Worker threads (0: one per core).
+    #[arg(short = 't', long = "threads", default_value_t = 0)]
+    threads: usize,
+    /// Context length (0: the model's training context).
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 4096)]
+    ctx: usize,
+    /// Prompt tokens per forward pass.
+    #[arg(short = 'b', long = "batch-size", default_value_t = 256)]
+    batch: usize,
+    /// Read the file into memory instead of mapping it.
+    #[arg(long)]
+    no_mmap: bool,
+}
+
+#[derive(Args)]
+struct SamplingArgs {
+    /// Temperature; 0 is greedy.
+    #[arg(long = "temp", default_value_t = 0.8)]
+    temperature: f32,
+    #[arg(long, default_value_t = 40)]
+    top_k: usize,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0.05)]
+    min_p: f32,
+    #[arg(long, default_value_t = 1.0)]
+    repeat_penalty: f32,
+    #[arg(long, default_value_t = 64)]
+    repeat_last_n: usize,
+    #[arg(long, default_value_t = 0.0)]
+    frequency_penalty: f32,
+    #[arg(long, default_value_t = 0.0)]
+    presence_penalty: f32,
+    /// RNG seed (default: random).
+    #[arg(short = 's', long)]
+    seed: Option<u64>,
+}
+
+impl SamplingArgs {
+    fn params(&self) -> SamplerParams {
+        let seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+        });
+        SamplerParams {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            frequency_penalty: self.frequency_penalty,
+            presence_penalty: self.presence_penalty,
+            penalty_last_n: self.repeat_last_n,
+            seed,
+        }
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+    /// Prompt text.
+    #[arg(short = 'p', long, conflicts_with = "file")]
+    prompt: Option<String>,
+    /// Read the prompt from a file.
+    #[arg(short = 'f', long)]
+    file: Option<PathBuf>,
+    /// Tokens to generate.
+    #[arg(short = 'n', long = "n-predict", default_value_t = 128)]
+    n_predict: usize,
+    /// Stop when this text appears (repeatable).
+    #[arg(long = "stop")]
+    stop: Vec<String>,
+    /// Keep generating past end-of-generation tokens.
+    #[arg(long)]
+    ignore_eos: bool,
+    /// Wrap the prompt in the model's chat template as a user message.
+    #[arg(long)]
+    chat_template: bool,
+    /// Print one JSON object (ids, text, timings, peak RSS) instead of streaming text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ChatArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+    /// System prompt.
+    #[arg(long = "system")]
+    system: Option<String>,
+    /// Most tokens per reply.
+    #[arg(short = 'n', long = "n-predict", default_value_t = 512)]
+    n_predict: usize,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    /// Model file (GGUF).
+    file: PathBuf,
+    /// Context length for the memory estimate (0: the training context).
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 4096)]
+    ctx: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => run(a),
+        Command::Chat(a) => chat(a),
+        Command::Info(a) => info(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+fn load(args: &ModelArgs) -> Result<(Arc<Model>, Session), ember::Error> {
+    let model = Arc::new(Model::load(&args.model, &LoadParams { use_mmap: !args.no_mmap })?);
+    let params = SessionParams { n_ctx: args.ctx, n_batch: args.batch, n_threads: args.threads, logits_all: false };
+    let session = Session::new(model.clone(), &params)?;
+    Ok((model, session))
+}
+
+fn template(model: &Model) -> Result<ChatTemplate, ember::Error> {
+    let source = model.chat_template().ok_or_else(|| ember::Error::Template("the model has no chat template".into()))?;
+    let tok = model.tokenizer();
+    let text = |id: Option<u32>| id.and_then(|id| tok.token_text(id)).unwrap_or("").to_owned();
+    ChatTemplate::new(source, &text(tok.bos()), &text(tok.eos()))
+}
+
+fn run(a: RunArgs) -> CliResult {
+    let mut prompt = match (&a.prompt, &a.file) {
+        (Some(p), _) => p.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?,
+        (None, None) => return Err("give a prompt with -p TEXT or -f FILE".into()),
+    };
+    let (model, mut session) = load(&a.model)?;
+    if a.chat_template {
+        prompt = template(&model)?.render(&[ChatMessage::new("user", prompt)], true)?;
+    }
+    let tok = model.tokenizer();
+    // A chat-templated prompt already carries its BOS (if the template adds one).
+    let ids = tok.encode(&prompt, !a.chat_template, true)?;
+    let mut sampler = Sampler::new(a.sampling.params(), tok.n_vocab())?;
+    let params = GenerateParams { max_tokens: a.n_predict, stop: a.stop.clone(), ignore_eos: a.ignore_eos };
+    let stdout = std::io::stdout();
+    if !a.json {
+        print!("{prompt}");
+    }
+    let gen = session.generate(&ids, &mut sampler, &params, |text| {
+        if !a.json {
+            let mut out = stdout.lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+        true
+    })?;
+    if a.json {
+        let report = serde_json::json!({
+            "model": model.path(),
+            "prompt_ids": ids,
+            "generated_ids": gen.tokens,
+            "text": gen.text,
+            "stop_reason": format!("{:?}", gen.stop_reason),
+            "n_threads": session.n_threads(),
+            "n_ctx": session.n_ctx(),
+            "load_ms": model.load_time().as_secs_f64() * 1e3,
+            "prompt_tokens": gen.n_prompt_eval,
+            "prompt_ms": gen.prompt_time.as_secs_f64() * 1e3,
+            "prompt_tokens_per_s": gen.prompt_tokens_per_second(),
+            "generated_tokens": gen.tokens.len(),
+            "generate_ms": gen.generate_time.as_secs_f64() * 1e3,
+            "generate_tokens_per_s": gen.generate_tokens_per_second(),
+            "peak_rss_bytes": ember::rss::peak_rss_bytes(),
+        });
+        println!("{report}");
+    } else {
+        println!();
+        eprintln!(
+            "\n[ember] load {:.0} ms | prompt {} tokens, {:.1} tok/s | generated {} tokens, {:.1} tok/s | stop: {:?}",
+            model.load_time().as_secs_f64() * 1e3,
+            gen.n_prompt_eval,
+            gen.prompt_tokens_per_second(),
+            gen.tokens.len(),
+            gen.generate_tokens_per_second(),
+            gen.stop_reason
+        );
+    }
+    Ok(())
+}
+
+fn chat(a: ChatArgs) -> CliResult {
+    let (model, mut session) = load(&a.model)?;
+    let tmpl = template(&model)?;
+    let tok = model.tokenizer();
+    let mut sampler = Sampler::new(a.sampling.params(), tok.n_vocab())?;
+    let mut messages = Vec::new();
+    if let Some(s) = &a.system {
+        messages.push(ChatMessage::new("system", s.clone()));
+    }
+    // The text whose tokens are in the KV cache: each turn only evaluates what is new.
+    let mut cached_text = String::new();
+    let params = GenerateParams { max_tokens: a.n_predict, ..Default::default() };
+    let stdin = std::io::stdin();
+    eprintln!("[ember] chatting with {} — empty line or Ctrl-D to quit", model.name().unwrap_or("the model"));
+    loop {
+        eprint!("> ");
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        messages.push(ChatMessage::new("user", line.trim_end().to_owned()));
+        let rendered = tmpl.render(&messages, true)?;
+        let new_text = match rendered.strip_prefix(cached_text.as_str()) {
+            Some(rest) if !cached_text.is_empty() => rest.to_owned(),
+            _ => {
+                session.reset();
+                sampler.reset();
+                rendered.clone()
+            }
+        };
+        let ids = tok.encode(&new_text, false, true)?;
+        let mut out = std::io::stdout();
+        let gen = session.generate(&ids, &mut sampler, &params, |text| {
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+            true
+        })?;
+        println!();
+        cached_text = rendered + &gen.text;
+        messages.push(ChatMessage::new("assistant", gen.text));
+    }
+    Ok(())
+}
+
+fn info(a: InfoArgs) -> CliResult {
+    let bytes = std::fs::File::open(&a.file).map_err(|e| format!("{}: {e}", a.file.display()))?;
+    // SAFETY: read-only map of a model file that is not modified while we read it (as in Model::load).
+    let map = unsafe { memmap2::Mmap::map(&bytes) }?;
+    let gguf = ember_quant::gguf::Gguf::parse(&map)?;
+    let model = Model::load(&a.file, &LoadParams::default())?;
+    let ctx = if a.ctx == 0 { model.n_ctx_train() } else { a.ctx };
+    let kv_bytes = model.arch().kv_bytes_per_token() as u64 * ctx as u64;
+    let summary = |v: &ember_quant::gguf::Value| -> String {
+        use ember_quant::gguf::Value;
+        match v {
+            Value::Array(items) => format!("[{} items]", items.len()),
+            Value::String(s) if s.len() > 80 => format!("{:?}… ({} bytes)", &s[..s.floor_char_boundary(60)], s.len()),
+            other => format!("{other:?}"),
+        }
+    };
+    if a.json {
+        let tensors: Vec<_> = gguf
+            .tensors
+            .iter()
+            .map(|t| serde_json::json!({"name": t.name, "type": t.ty.name(), "dims": t.dims, "bytes": t.size}))
+            .collect();
+        let meta: serde_json::Map<String, serde_json::Value> =
+            gguf.metadata.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(summary(v)))).collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "file": a.file, "gguf_version": gguf.version, "file_bytes": model.file_size(),
+                "architecture": model.arch().config.variant.name(), "n_params": model.n_params(),
+                "n_ctx": ctx, "kv_cache_bytes": kv_bytes, "estimated_bytes": model.file_size() + kv_bytes,
+                "metadata": meta, "tensors": tensors,
+            })
+        );
+        return Ok(());
+    }
+    println!("file: {} (GGUF v{}, {:.1} MiB)", a.file.display(), gguf.version, model.file_size() as f64 / 1048576.0);
+    println!("metadata:");
+    for (k, v) in &gguf.metadata {
+        println!("  {k:<45} {}", summary(v));
+    }
+    println!("tensors:");
+    println!("  {:<32} {:<6} {:>20} {:>12}", "name", "type", "dims", "bytes");
+    for t in &gguf.tensors {
+        println!("  {:<32} {:<6} {:>20} {:>12}", t.name, t.ty.name(), format!("{:?}", t.dims), t.size);
+    }
+    let c = &model.arch().config;
+    println!(
+        "architecture {} | {} layers, {} embd, {} heads ({} KV), ff {} | vocab {}",
+        c.variant.name(),
+        c.n_layer,
+        c.n_embd,
+        c.n_head,
+        c.n_head_kv,
+        c.n_ff,
+        c.n_vocab
+    );
+    println!("parameters: {} ({:.1} M)", model.n_params(), model.n_params() as f64 / 1e6);
+    println!(
+        "memory at context {ctx}: weights {:.1} MiB (mapped) + KV cache {:.1} MiB (f16) = {:.1} MiB plus compute buffers",
+        model.file_size() as f64 / 1048576.0,
+        kv_bytes as f64 / 1048576.0,
+        (model.file_size() + kv_bytes) as f64 / 1048576.0
+    );
+    Ok(())
+}

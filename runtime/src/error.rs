@@ -1,0 +1,46 @@
+//! One error type for the whole runtime. Errors are values: input never causes a panic.
+
+use std::path::PathBuf;
+
+use ember_quant::gguf::GgufError;
+use ember_quant::GgmlType;
+
+use crate::tokenizer::TokenizerError;
+
+/// Everything that can go wrong in ember, with enough context to act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: invalid GGUF: {source}")]
+    Gguf { path: PathBuf, source: GgufError },
+    #[error("tokenizer: {0}")]
+    Tokenizer(#[from] TokenizerError),
+    #[error("unsupported architecture `{0}` (supported: llama, qwen2)")]
+    UnsupportedArchitecture(String),
+    #[error("missing metadata key `{0}`")]
+    MissingMetadata(String),
+    #[error("metadata `{key}`: {reason}")]
+    BadMetadata { key: String, reason: String },
+    #[error("missing tensor `{0}`")]
+    MissingTensor(String),
+    #[error("tensor `{name}` has shape {found:?}, expected {expected:?}")]
+    TensorShape { name: String, expected: Vec<u64>, found: Vec<u64> },
+    #[error("tensor `{name}` has type {ty}, which ember cannot compute with")]
+    UnsupportedTensorType { name: String, ty: GgmlType },
+    #[error("context full: {needed} tokens needed, context length is {n_ctx}")]
+    ContextFull { n_ctx: usize, needed: usize },
+    #[error("token id {id} is outside the vocabulary ({n_vocab} tokens)")]
+    InvalidToken { id: u32, n_vocab: usize },
+    #[error("chat template: {0}")]
+    Template(String),
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("kernel: {0}")]
+    Kernel(String),
+    #[error("aborted")]
+    Aborted,
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,179 @@
+//! The generation loop: prompt in, streamed text out, with stop conditions.
+
+use std::time::{Duration, Instant};
+
+use crate::tokenizer::StreamDecoder;
+use crate::{Error, Result, Sampler, Session};
+
+/// When to stop generating.
+#[derive(Clone, Debug)]
+pub struct GenerateParams {
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// Stop as soon as the text contains one of these (the stop string itself is not emitted).
+    pub stop: Vec<String>,
+    /// Keep going past end-of-generation tokens.
+    pub ignore_eos: bool,
+}
+
+impl Default for GenerateParams {
+    fn default() -> Self {
+        GenerateParams { max_tokens: 128, stop: Vec::new(), ignore_eos: false }
+    }
+}
+
+/// Why generation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// `max_tokens` were generated.
+    MaxTokens,
+    /// The model produced an end-of-generation token.
+    EndOfGeneration,
+    /// A stop string appeared.
+    StopString,
+    /// The streaming callback asked to stop.
+    Callback,
+}
+
+/// What one `generate` call produced.
+#[derive(Clone, Debug)]
+pub struct Generation {
+    /// Generated token ids (the end-of-generation token, if any, is not included).
+    pub tokens: Vec<u32>,
+    /// Their text, without a matched stop string.
+    pub text: String,
+    pub stop_reason: StopReason,
+    /// Tokens of the prompt that were evaluated (those already in the cache are skipped).
+    pub n_prompt_eval: usize,
+    pub prompt_time: Duration,
+    pub generate_time: Duration,
+}
+
+impl Generation {
+    /// Prompt evaluation speed.
+    pub fn prompt_tokens_per_second(&self) -> f64 {
+        self.n_prompt_eval as f64 / self.prompt_time.as_secs_f64().max(1e-9)
+    }
+
+    /// Generation speed; the first token is timed with the prompt (as llama.cpp does).
+    pub fn generate_tokens_per_second(&self) -> f64 {
+        self.tokens.len().saturating_sub(1) as f64 / self.generate_time.as_secs_f64().max(1e-9)
+    }
+}
+
+impl Session {
+    /// Continue the context with `prompt` and generate until a stop condition.
+    ///
+    /// `on_text` receives text as soon as it is complete UTF-8 and cannot be the start of a stop
+    /// string; returning `false` stops generation. If the context fills up first, the error is
+    /// [`Error::ContextFull`] (the text so far has been streamed).
+    pub fn generate(
+        &mut self,
+        prompt: &[u32],
+        sampler: &mut Sampler,
+        params: &GenerateParams,
+        mut on_text: impl FnMut(&str) -> bool,
+    ) -> Result<Generation> {
+        let model = self.model().clone();
+        let tokenizer = model.tokenizer();
+        for &t in prompt {
+            sampler.accept(t);
+        }
+        let start = Instant::now();
+        if !prompt.is_empty() {
+            self.eval(prompt)?;
+        } else if self.n_past() == 0 {
+            return Err(Error::InvalidArgument("empty prompt and empty context".into()));
+        }
+        let prompt_time = start.elapsed();
+        let start = Instant::now();
+
+        let mut out = Generation {
+            tokens: Vec::with_capacity(params.max_tokens),
+            text: String::new(),
+            stop_reason: StopReason::MaxTokens,
+            n_prompt_eval: prompt.len(),
+            prompt_time,
+            generate_time: Duration::ZERO,
+        };
+        let mut decoder = StreamDecoder::new();
+        // Text decoded but not yet handed to `on_text`: it may be the start of a stop string.
+        let mut emitted = 0;
+        let hold_back = params.stop.iter().map(|s| s.len()).max().unwrap_or(0);
+        while out.tokens.len() < params.max_tokens {
+            let id = sampler.sample(self.logits());
+            if !params.ignore_eos && tokenizer.is_eog(id) {
+                out.stop_reason = StopReason::EndOfGeneration;
+                break;
+            }
+            sampler.accept(id);
+            out.tokens.push(id);
+            out.text.push_str(decoder.push(tokenizer.token_to_piece(id, false)?));
+            if let Some(at) = find_stop(&out.text, &params.stop, emitted) {
+                out.text.truncate(at);
+                out.stop_reason = StopReason::StopString;
+                break;
+            }
+            // Emit everything that can no longer be part of a stop string.
+            let safe = floor_char_boundary(&out.text, out.text.len().saturating_sub(hold_back.saturating_sub(1)));
+            if safe > emitted {
+                let keep_going = on_text(&out.text[emitted..safe]);
+                emitted = safe;
+                if !keep_going {
+                    out.stop_reason = StopReason::Callback;
+                    break;
+                }
+            }
+            if out.tokens.len() == params.max_tokens {
+                break;
+            }
+            self.eval(&[id])?;
+        }
+        out.text.push_str(decoder.finish());
+        if out.stop_reason != StopReason::StopString {
+            if let Some(at) = find_stop(&out.text, &params.stop, emitted) {
+                out.text.truncate(at);
+                out.stop_reason = StopReason::StopString;
+            }
+        }
+        if out.text.len() > emitted && out.stop_reason != StopReason::Callback {
+            on_text(&out.text[emitted..]);
+        }
+        out.generate_time = start.elapsed();
+        Ok(out)
+    }
+}
+
+/// Byte offset of the first stop string in `text` that ends after `from` (earlier text was
+/// already checked).
+fn find_stop(text: &str, stops: &[String], from: usize) -> Option<usize> {
+    stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| {
+            let start = floor_char_boundary(text, from.saturating_sub(s.len()));
+            text[start..].find(s.as_str()).map(|i| start + i)
+        })
+        .min()
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_string_found_across_the_checked_boundary() {
+        let stops = vec!["END".to_string()];
+        assert_eq!(find_stop("abcEN", &stops, 0), None);
+        assert_eq!(find_stop("abcEND", &stops, 5), Some(3));
+        assert_eq!(find_stop("héllo wörld", &["wö".to_string()], 9), Some(7));
+    }
+}

@@ -1,0 +1,25 @@
+//! ember: on-device LLM inference runtime.
+//!
+//! ```text
+//! Model::load(path) ──► Session::new(model, params) ──► session.generate(prompt ids, sampler, ..)
+//! ```
+//! A [`Model`] is a memory-mapped GGUF file plus its parsed config, weight views and tokenizer.
+//! A [`Session`] owns a KV cache and every buffer the forward pass needs, planned up front, so the
+//! per-token loop allocates nothing.
+
+pub mod arch;
+pub mod chat;
+mod error;
+pub mod generate;
+pub mod model;
+pub mod rss;
+pub mod sampling;
+pub mod session;
+mod shared_mut;
+pub mod tokenizer;
+
+pub use error::{Error, Result};
+pub use generate::{GenerateParams, Generation, StopReason};
+pub use model::{LoadParams, Model};
+pub use sampling::{Sampler, SamplerParams};
+pub use session::{Session, SessionParams};

