@@ -15,22 +15,45 @@ if [ ! -f "$src/CMakeLists.txt" ]; then
   exit 1
 fi
 
+# tests/golden/llama_golden.cpp: the small recorder behind tests/golden/make_golden.py, linked
+# against the static libraries of this build.
+build_golden() {
+  local out="$build/bin/llama-golden" srcfile="$root/tests/golden/llama_golden.cpp"
+  if [ ! -x "$out" ] || [ "$srcfile" -nt "$out" ]; then
+    "${CXX:-c++}" -O2 -std=c++17 "$srcfile" -I"$src/include" -I"$src/ggml/include" \
+      "$build/src/libllama.a" "$build/ggml/src/libggml.a" "$build/ggml/src/libggml-cpu.a" \
+      "$build/ggml/src/libggml-base.a" -lpthread -ldl -lm -o "$out"
+  fi
+}
+
 missing=0
 for t in "${targets[@]}"; do
   [ -x "$build/bin/$t" ] || missing=1
 done
-if [ "$missing" = 0 ]; then
+if [ "$missing" = 0 ] && [ "${EMBER_LLAMA_TARGETS:-}" = "" ]; then
+  build_golden
   echo "llama.cpp tools already built in $build/bin"
   exit 0
 fi
 
 command -v cmake >/dev/null && command -v ninja >/dev/null || pip install --quiet cmake ninja
 
+# -march=native may switch on AMX, whose tiles fault under some hypervisors even though cpuid lists
+# them ("Illegal instruction" in ggml_backend_amx_mul_mat); the AVX-512/AVX2 kernels are used instead.
+# -ffp-contract=off keeps scalar float code (e.g. the reference quantizers behind llama-quantize)
+# free of FMA contraction, so quantized files are bit-identical across CPUs.
+flags="-ffp-contract=off"
+if [ "$(uname -m)" = x86_64 ]; then
+  flags="$flags -mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+fi
+
 # The sdist has no .git, so pin the build number/commit to the sdist version for the version string.
 cmake -S "$src" -B "$build" -G Ninja \
   -DCMAKE_BUILD_TYPE=Release \
   -DBUILD_SHARED_LIBS=OFF \
   -DGGML_NATIVE=ON \
+  -DCMAKE_C_FLAGS="$flags" \
+  -DCMAKE_CXX_FLAGS="$flags" \
   -DGGML_OPENMP=OFF \
   -DLLAMA_OPENSSL=OFF \
   -DLLAMA_BUILD_TESTS=OFF \
@@ -41,5 +64,6 @@ cmake -S "$src" -B "$build" -G Ninja \
   -DLLAMA_BUILD_COMMIT="llama-cpp-python-0.3.36-sdist" \
   -DLLAMA_BUILD_NUMBER=0 >/dev/null
 
-cmake --build "$build" --config Release -j "${EMBER_BUILD_JOBS:-$(nproc)}" --target "${targets[@]}"
+cmake --build "$build" --config Release -j "${EMBER_BUILD_JOBS:-$(nproc)}" --target "${targets[@]}" llama ggml
+build_golden
 echo "llama.cpp tools built in $build/bin"

@@ -27,21 +27,35 @@ const TIE_GAP: f64 = 1e-3;
 const LOGPROB_TOL: f64 = 0.03;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn load_golden(name: &str) -> Option<(Value, Arc<Model>)> {
-    let golden: Value = serde_json::from_str(&std::fs::read_to_string(root().join("tests/golden").join(name)).unwrap()).unwrap();
+    let golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/golden").join(name)).unwrap(),
+    )
+    .unwrap();
     let path = root().join(golden["model"]["path"].as_str().unwrap());
     if !path.exists() {
-        let msg = format!("{} missing: run scripts/fetch_models.sh / scripts/make_random_model.sh", path.display());
+        let msg = format!(
+            "{} missing: run scripts/fetch_models.sh / scripts/make_random_model.sh",
+            path.display()
+        );
         assert!(std::env::var_os("CI").is_none(), "{msg}");
         eprintln!("SKIP: {msg}");
         return None;
     }
     let want = golden["model"]["sha256"].as_str().unwrap();
     let got = sha256_file(&path);
-    assert_eq!(got, want, "{} is not the file the goldens were recorded from", path.display());
+    assert_eq!(
+        got,
+        want,
+        "{} is not the file the goldens were recorded from",
+        path.display()
+    );
     let model = Arc::new(Model::load(&path, &LoadParams::default()).unwrap());
     Some((golden, model))
 }
@@ -55,15 +69,26 @@ fn sha256_file(path: &Path) -> String {
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 /// Check every case of one golden file; returns (steps compared, worst log-prob error).
 fn check_golden(name: &str) {
-    let Some((golden, model)) = load_golden(name) else { return };
+    let Some((golden, model)) = load_golden(name) else {
+        return;
+    };
     let eog = ids(&golden["model"]["eog_token_ids"]);
     let n_ctx = golden["settings"]["n_ctx"].as_u64().unwrap() as usize;
-    let params = SessionParams { n_ctx, n_batch: 512, n_threads: 2, logits_all: false };
+    let params = SessionParams {
+        n_ctx,
+        n_batch: 512,
+        n_threads: 2,
+        logits_all: false,
+    };
     let mut failures = Vec::new();
     let mut worst: f64 = 0.0;
     for case in golden["cases"].as_array().unwrap() {
@@ -76,8 +101,12 @@ fn check_golden(name: &str) {
         let mut diverged = None;
         for (step, &ref_id) in reference.iter().enumerate() {
             let logits = session.logits();
-            let cands: Vec<(u32, f64)> =
-                top[step].as_array().unwrap().iter().map(|c| (c[0].as_u64().unwrap() as u32, c[1].as_f64().unwrap())).collect();
+            let cands: Vec<(u32, f64)> = top[step]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| (c[0].as_u64().unwrap() as u32, c[1].as_f64().unwrap()))
+                .collect();
             for &(id, lp) in &cands {
                 let ours = log_softmax_at(logits, id as usize) as f64;
                 worst = worst.max((ours - lp).abs());
@@ -89,10 +118,20 @@ fn check_golden(name: &str) {
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| !eog.contains(&(*i as u32)))
-                .fold((0usize, f32::NEG_INFINITY), |best, (i, &l)| if l > best.1 { (i, l) } else { best })
+                .fold((0usize, f32::NEG_INFINITY), |best, (i, &l)| {
+                    if l > best.1 {
+                        (i, l)
+                    } else {
+                        best
+                    }
+                })
                 .0 as u32;
             if diverged.is_none() && pick != ref_id {
-                let allowed: Vec<f64> = cands.iter().filter(|(id, _)| !eog.contains(id)).map(|c| c.1).collect();
+                let allowed: Vec<f64> = cands
+                    .iter()
+                    .filter(|(id, _)| !eog.contains(id))
+                    .map(|c| c.1)
+                    .collect();
                 let gap = allowed[0] - allowed.get(1).copied().unwrap_or(f64::NEG_INFINITY);
                 if gap <= TIE_GAP {
                     diverged = Some(step);
@@ -106,38 +145,76 @@ fn check_golden(name: &str) {
                 session.eval(&[ref_id]).unwrap();
             }
         }
-        eprintln!("{name}/{case_name}: {} prompt tokens, ids match through step {}", prompt.len(), diverged.unwrap_or(reference.len()));
+        eprintln!(
+            "{name}/{case_name}: {} prompt tokens, ids match through step {}",
+            prompt.len(),
+            diverged.unwrap_or(reference.len())
+        );
     }
     eprintln!("{name}: worst log-prob difference {worst:.4} nats (tolerance {LOGPROB_TOL})");
-    assert!(failures.is_empty(), "{name}: {} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{name}: {} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// ember's tokenizer must produce llama.cpp's prompt ids (BOS and special tokens included).
 fn check_tokenization(name: &str) {
-    let Some((golden, model)) = load_golden(name) else { return };
+    let Some((golden, model)) = load_golden(name) else {
+        return;
+    };
     for case in golden["cases"].as_array().unwrap() {
         let text = case["prompt"].as_str().unwrap();
         let add_bos = case["add_bos"].as_bool().unwrap();
         let parse_special = case["parse_special"].as_bool().unwrap();
-        let ours = model.tokenizer().encode(text, add_bos, parse_special).unwrap();
+        let ours = model
+            .tokenizer()
+            .encode(text, add_bos, parse_special)
+            .unwrap();
         assert_eq!(ours, ids(&case["prompt_tokens"]), "{name}/{}", case["name"]);
     }
 }
 
 /// The chat-templated prompt rendered by ember's minijinja must equal llama.cpp's rendering.
 fn check_chat_template(name: &str) {
-    let Some((golden, model)) = load_golden(name) else { return };
+    let Some((golden, model)) = load_golden(name) else {
+        return;
+    };
     let tok = model.tokenizer();
-    let text = |id: Option<u32>| id.and_then(|id| tok.token_text(id)).unwrap_or("").to_owned();
-    let tmpl = ember::chat::ChatTemplate::new(model.chat_template().unwrap(), &text(tok.bos()), &text(tok.eos())).unwrap();
-    for case in golden["cases"].as_array().unwrap().iter().filter(|c| c["kind"] == "chat") {
+    let text = |id: Option<u32>| {
+        id.and_then(|id| tok.token_text(id))
+            .unwrap_or("")
+            .to_owned()
+    };
+    let tmpl = ember::chat::ChatTemplate::new(
+        model.chat_template().unwrap(),
+        &text(tok.bos()),
+        &text(tok.eos()),
+    )
+    .unwrap();
+    for case in golden["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "chat")
+    {
         let messages: Vec<ember::chat::ChatMessage> = case["messages"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|m| ember::chat::ChatMessage::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+            .map(|m| {
+                ember::chat::ChatMessage::new(
+                    m["role"].as_str().unwrap(),
+                    m["content"].as_str().unwrap(),
+                )
+            })
             .collect();
-        assert_eq!(tmpl.render(&messages, true).unwrap(), case["prompt"].as_str().unwrap());
+        assert_eq!(
+            tmpl.render(&messages, true).unwrap(),
+            case["prompt"].as_str().unwrap()
+        );
     }
 }
 

@@ -10,7 +10,11 @@ pub enum KernelError {
     /// The row length `k` is not a whole number of the type's blocks (or overflows).
     RowLength { ty: GgmlType, k: usize },
     /// A buffer has the wrong number of bytes or elements.
-    BufferSize { what: &'static str, expected: usize, got: usize },
+    BufferSize {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
 }
 
 impl std::fmt::Display for KernelError {
@@ -20,9 +24,17 @@ impl std::fmt::Display for KernelError {
                 write!(f, "no CPU kernel for {ty} as {role}")
             }
             KernelError::RowLength { ty, k } => {
-                write!(f, "row length {k} is not a multiple of the {ty} block length {}", ty.block_len())
+                write!(
+                    f,
+                    "row length {k} is not a multiple of the {ty} block length {}",
+                    ty.block_len()
+                )
             }
-            KernelError::BufferSize { what, expected, got } => {
+            KernelError::BufferSize {
+                what,
+                expected,
+                got,
+            } => {
                 write!(f, "{what}: expected {expected}, got {got}")
             }
         }

@@ -1,1 +1,46 @@
-//! ember-kernels: compute on quantized blocks.
+//! ember-kernels: compute on quantized blocks (CPU; GPU kernels come later).
+//!
+//! # Usage (the runtime's forward pass)
+//! ```
+//! use ember_kernels::{matmul, matmul_scratch_bytes, ThreadPool};
+//! use ember_quant::GgmlType;
+//!
+//! // Once per session: a pool (the caller is thread 0) and scratch sized for the largest batch.
+//! let pool = ThreadPool::new(2);
+//! let (k, m, n) = (64, 3, 2); // row length, weight rows (outputs), tokens
+//! let mut scratch = vec![0u8; matmul_scratch_bytes(GgmlType::Q8_0, k, n).unwrap()];
+//!
+//! // Per matmul: `w` is a GGUF tensor of dims [k, m] (here all-zero Q8_0 blocks),
+//! // x is n×k row-major f32, y is n×m row-major f32.
+//! let w = vec![0u8; m * GgmlType::Q8_0.row_bytes(k as u64).unwrap() as usize];
+//! let x = vec![0.5f32; n * k];
+//! let mut y = vec![0f32; n * m];
+//! matmul(&pool, GgmlType::Q8_0, &w, k, m, &x, n, &mut scratch, &mut y).unwrap();
+//! assert_eq!(y, vec![0.0; n * m]);
+//! ```
+//!
+//! - Numerics follow llama.cpp's x86 CPU backend: activations are first quantized to the
+//!   weight type's `vec_dot_type` ([`act_type`]) with llama.cpp's x86 rounding (see
+//!   [`cpu::quantize`]), then dotted block by block with ggml's integer sums. The SIMD kernels
+//!   are ports of ggml's AVX2 (and AVX-512 VNNI) kernels, so even the float summation order
+//!   matches `ggml_vec_dot_*`; the scalar twins port `ggml_vec_dot_*_generic`.
+//! - The instruction set is picked once at first use ([`Isa::current`]); set
+//!   `EMBER_ISA=scalar|avx2|avx512` to force a lower level. Non-x86 targets use the scalar path.
+//! - Nothing here allocates per call; every size is checked and reported as [`KernelError`].
+//! - For attention/norm code: [`dot_f32`], [`axpy_f32`], [`dot_f16`], [`axpy_f16`],
+//!   [`f32_to_f16_slice`], [`f16_to_f32_slice`].
+
+// Kernels mirror ggml's indexed loops (`q[l]`, `y.qs[base + l]`) so they can be checked line
+// by line against the C; iterator rewrites would obscure that.
+#![allow(clippy::needless_range_loop)]
+
+pub mod cpu;
+mod error;
+
+pub use cpu::dot::{vec_dot, vec_dot_at};
+pub use cpu::isa::Isa;
+pub use cpu::matmul::{matmul, matmul_at, matmul_scratch_bytes};
+pub use cpu::pool::ThreadPool;
+pub use cpu::quantize::{act_row_bytes, act_type, quantize_activations};
+pub use cpu::vecops::{axpy_f16, axpy_f32, dot_f16, dot_f32, f16_to_f32_slice, f32_to_f16_slice};
+pub use error::KernelError;

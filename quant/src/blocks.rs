@@ -103,13 +103,13 @@ impl std::error::Error for CastError {}
 pub fn cast_blocks<T: Block>(bytes: &[u8]) -> Result<&[T], CastError> {
     let size = std::mem::size_of::<T>();
     let align = std::mem::align_of::<T>();
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         return Err(CastError::Length {
             len: bytes.len(),
             block: size,
         });
     }
-    if (bytes.as_ptr() as usize) % align != 0 {
+    if !(bytes.as_ptr() as usize).is_multiple_of(align) {
         return Err(CastError::Alignment {
             addr: bytes.as_ptr() as usize,
             align,
@@ -125,13 +125,13 @@ pub fn cast_blocks<T: Block>(bytes: &[u8]) -> Result<&[T], CastError> {
 pub fn cast_blocks_mut<T: Block>(bytes: &mut [u8]) -> Result<&mut [T], CastError> {
     let size = std::mem::size_of::<T>();
     let align = std::mem::align_of::<T>();
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         return Err(CastError::Length {
             len: bytes.len(),
             block: size,
         });
     }
-    if (bytes.as_mut_ptr() as usize) % align != 0 {
+    if !(bytes.as_mut_ptr() as usize).is_multiple_of(align) {
         return Err(CastError::Alignment {
             addr: bytes.as_ptr() as usize,
             align,

@@ -140,8 +140,9 @@ pub fn dequantize_row_into(
     let rb = t.row_bytes();
     // Parse checked size = row_bytes * rows <= file length, so these fit in usize; the `get`
     // still guards against a TensorInfo that does not belong to `g`.
-    let bytes = usize::try_from(row * rb)
-        .ok()
+    let bytes = row
+        .checked_mul(rb)
+        .and_then(|start| usize::try_from(start).ok())
         .zip(usize::try_from(rb).ok())
         .and_then(|(start, len)| data.get(start..start.checked_add(len)?))
         .ok_or_else(|| DequantError::TensorData {

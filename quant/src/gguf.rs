@@ -147,19 +147,23 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
-    /// Product of all dims (checked at parse time not to overflow).
+    /// Product of all dims (checked at parse time not to overflow; saturates for a
+    /// hand-built `TensorInfo`).
     pub fn n_elements(&self) -> u64 {
-        self.dims.iter().product()
+        self.dims.iter().fold(1u64, |a, &d| a.saturating_mul(d))
     }
 
     /// Number of rows: product of `dims[1..]` (1 for a vector).
     pub fn rows(&self) -> u64 {
-        self.dims.iter().skip(1).product()
+        self.dims
+            .iter()
+            .skip(1)
+            .fold(1u64, |a, &d| a.saturating_mul(d))
     }
 
     /// Elements per row: `dims[0]`.
     pub fn row_len(&self) -> u64 {
-        self.dims[0]
+        self.dims.first().copied().unwrap_or(1)
     }
 
     /// Bytes per row (a whole number of blocks, checked at parse time).

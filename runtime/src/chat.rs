@@ -14,7 +14,10 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        ChatMessage { role: role.into(), content: content.into() }
+        ChatMessage {
+            role: role.into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -31,18 +34,29 @@ impl ChatTemplate {
         let mut env = Environment::new();
         // HF templates call Python string methods (`.strip()`, `.startswith()`...).
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
-        });
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
+            },
+        );
         env.add_function("strftime_now", |_fmt: String| "26 Jul 2024".to_string());
-        env.add_template_owned("chat", source.to_owned()).map_err(|e| Error::Template(e.to_string()))?;
-        Ok(ChatTemplate { env, bos_token: bos_token.into(), eos_token: eos_token.into() })
+        env.add_template_owned("chat", source.to_owned())
+            .map_err(|e| Error::Template(e.to_string()))?;
+        Ok(ChatTemplate {
+            env,
+            bos_token: bos_token.into(),
+            eos_token: eos_token.into(),
+        })
     }
 
     /// Render a conversation; with `add_generation_prompt` the text ends where the assistant's
     /// reply begins.
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
-        let tmpl = self.env.get_template("chat").map_err(|e| Error::Template(e.to_string()))?;
+        let tmpl = self
+            .env
+            .get_template("chat")
+            .map_err(|e| Error::Template(e.to_string()))?;
         tmpl.render(context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
@@ -69,7 +83,9 @@ mod tests {
     #[test]
     fn raise_exception_is_an_error_not_a_panic() {
         let t = ChatTemplate::new("{{ raise_exception('no system role') }}", "", "").unwrap();
-        assert!(matches!(t.render(&[], false), Err(Error::Template(m)) if m.contains("no system role")));
+        assert!(
+            matches!(t.render(&[], false), Err(Error::Template(m)) if m.contains("no system role"))
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@ use crate::tokenizer::TokenizerError;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: invalid GGUF: {source}")]
     Gguf { path: PathBuf, source: GgufError },
     #[error("tokenizer: {0}")]
@@ -25,7 +28,11 @@ pub enum Error {
     #[error("missing tensor `{0}`")]
     MissingTensor(String),
     #[error("tensor `{name}` has shape {found:?}, expected {expected:?}")]
-    TensorShape { name: String, expected: Vec<u64>, found: Vec<u64> },
+    TensorShape {
+        name: String,
+        expected: Vec<u64>,
+        found: Vec<u64>,
+    },
     #[error("tensor `{name}` has type {ty}, which ember cannot compute with")]
     UnsupportedTensorType { name: String, ty: GgmlType },
     #[error("context full: {needed} tokens needed, context length is {n_ctx}")]

@@ -1,5 +1,7 @@
 //! The generation loop: prompt in, streamed text out, with stop conditions.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::tokenizer::StreamDecoder;
@@ -14,11 +16,18 @@ pub struct GenerateParams {
     pub stop: Vec<String>,
     /// Keep going past end-of-generation tokens.
     pub ignore_eos: bool,
+    /// Set from any thread to stop generation after the current token.
+    pub abort: Option<Arc<AtomicBool>>,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { max_tokens: 128, stop: Vec::new(), ignore_eos: false }
+        GenerateParams {
+            max_tokens: 128,
+            stop: Vec::new(),
+            ignore_eos: false,
+            abort: None,
+        }
     }
 }
 
@@ -33,6 +42,8 @@ pub enum StopReason {
     StopString,
     /// The streaming callback asked to stop.
     Callback,
+    /// The abort flag was set.
+    Aborted,
 }
 
 /// What one `generate` call produced.
@@ -79,11 +90,24 @@ impl Session {
         for &t in prompt {
             sampler.accept(t);
         }
+        let aborted = || {
+            params
+                .abort
+                .as_ref()
+                .is_some_and(|a| a.load(Ordering::Relaxed))
+        };
         let start = Instant::now();
-        if !prompt.is_empty() {
-            self.eval(prompt)?;
-        } else if self.n_past() == 0 {
-            return Err(Error::InvalidArgument("empty prompt and empty context".into()));
+        // The prompt goes in batch by batch so that an abort does not wait for all of it.
+        for batch in prompt.chunks(self.n_batch()) {
+            if aborted() {
+                return Err(Error::Aborted);
+            }
+            self.eval(batch)?;
+        }
+        if prompt.is_empty() && self.n_past() == 0 {
+            return Err(Error::InvalidArgument(
+                "empty prompt and empty context".into(),
+            ));
         }
         let prompt_time = start.elapsed();
         let start = Instant::now();
@@ -101,6 +125,10 @@ impl Session {
         let mut emitted = 0;
         let hold_back = params.stop.iter().map(|s| s.len()).max().unwrap_or(0);
         while out.tokens.len() < params.max_tokens {
+            if aborted() {
+                out.stop_reason = StopReason::Aborted;
+                break;
+            }
             let id = sampler.sample(self.logits());
             if !params.ignore_eos && tokenizer.is_eog(id) {
                 out.stop_reason = StopReason::EndOfGeneration;
@@ -108,14 +136,18 @@ impl Session {
             }
             sampler.accept(id);
             out.tokens.push(id);
-            out.text.push_str(decoder.push(tokenizer.token_to_piece(id, false)?));
+            out.text
+                .push_str(decoder.push(tokenizer.token_to_piece(id, false)?));
             if let Some(at) = find_stop(&out.text, &params.stop, emitted) {
                 out.text.truncate(at);
                 out.stop_reason = StopReason::StopString;
                 break;
             }
             // Emit everything that can no longer be part of a stop string.
-            let safe = floor_char_boundary(&out.text, out.text.len().saturating_sub(hold_back.saturating_sub(1)));
+            let safe = floor_char_boundary(
+                &out.text,
+                out.text.len().saturating_sub(hold_back.saturating_sub(1)),
+            );
             if safe > emitted {
                 let keep_going = on_text(&out.text[emitted..safe]);
                 emitted = safe;
@@ -136,7 +168,9 @@ impl Session {
                 out.stop_reason = StopReason::StopString;
             }
         }
-        if out.text.len() > emitted && out.stop_reason != StopReason::Callback {
+        if out.text.len() > emitted
+            && !matches!(out.stop_reason, StopReason::Callback | StopReason::Aborted)
+        {
             on_text(&out.text[emitted..]);
         }
         out.generate_time = start.elapsed();

@@ -58,9 +58,30 @@ impl Model {
     /// Map (or read) a GGUF file and build the model from its metadata. No weight is copied or
     /// touched: the kernels read them straight from the map.
     pub fn load(path: impl AsRef<Path>, params: &LoadParams) -> Result<Model> {
+        Model::load_with_progress(path, params, |_| true)
+    }
+
+    /// Like [`Model::load`], reporting progress in `0.0..=1.0`; returning `false` from `progress`
+    /// abandons the load with [`Error::Aborted`].
+    pub fn load_with_progress(
+        path: impl AsRef<Path>,
+        params: &LoadParams,
+        mut progress: impl FnMut(f32) -> bool,
+    ) -> Result<Model> {
+        let mut report = |p: f32| {
+            if progress(p) {
+                Ok(())
+            } else {
+                Err(Error::Aborted)
+            }
+        };
+        report(0.0)?;
         let start = Instant::now();
         let path = path.as_ref().to_path_buf();
-        let io_err = |source| Error::Io { path: path.clone(), source };
+        let io_err = |source| Error::Io {
+            path: path.clone(),
+            source,
+        };
         let file = File::open(&path).map_err(io_err)?;
         let storage = if params.use_mmap {
             // SAFETY: the map is read-only. The usual mmap caveat applies: if another process
@@ -68,10 +89,13 @@ impl Model {
             // bytes. Like llama.cpp, we accept that model files are not modified while in use.
             Storage::Mapped(unsafe { memmap2::Mmap::map(&file) }.map_err(io_err)?)
         } else {
-            read_aligned(file).map_err(io_err)?
+            read_aligned(file, &path, &mut report)?
         };
-        let gguf = Gguf::parse(storage.bytes())
-            .map_err(|source| Error::Gguf { path: path.clone(), source })?;
+        report(0.9)?;
+        let gguf = Gguf::parse(storage.bytes()).map_err(|source| Error::Gguf {
+            path: path.clone(),
+            source,
+        })?;
         let arch = Llama::from_gguf(&gguf)?;
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
         if tokenizer.n_vocab() != arch.config.n_vocab {
@@ -87,6 +111,7 @@ impl Model {
         let chat_template = gguf.get_str("tokenizer.chat_template").map(str::to_owned);
         let name = gguf.get_str("general.name").map(str::to_owned);
         drop(gguf);
+        report(1.0)?;
         Ok(Model {
             path,
             storage,
@@ -146,14 +171,28 @@ impl Model {
     }
 }
 
-fn read_aligned(mut file: File) -> std::io::Result<Storage> {
+/// Read the whole file into 8-byte aligned memory (so blocks can be viewed in place), reporting
+/// progress from 0 to 0.9.
+fn read_aligned(
+    mut file: File,
+    path: &Path,
+    report: &mut impl FnMut(f32) -> Result<()>,
+) -> Result<Storage> {
     use std::io::Read;
-    let len = usize::try_from(file.metadata()?.len())
-        .map_err(|_| std::io::Error::other("file too large for this platform"))?;
+    let io_err = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let len = usize::try_from(file.metadata().map_err(io_err)?.len())
+        .map_err(|_| io_err(std::io::Error::other("file too large for this platform")))?;
     let mut words = vec![0u64; len.div_ceil(8)];
     // SAFETY: the Vec<u64> owns `words.len() * 8 >= len` initialized bytes; viewing them as u8
     // is valid for any bit pattern, and the view does not outlive this function's borrow.
     let bytes = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut u8, len) };
-    file.read_exact(bytes)?;
+    const CHUNK: usize = 16 << 20;
+    for (i, chunk) in bytes.chunks_mut(CHUNK).enumerate() {
+        file.read_exact(chunk).map_err(io_err)?;
+        report(0.9 * ((i + 1) * CHUNK).min(len) as f32 / len.max(1) as f32)?;
+    }
     Ok(Storage::Owned { words, len })
 }

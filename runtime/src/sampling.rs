@@ -5,7 +5,7 @@
 //! All buffers are allocated when the sampler is made; sampling a token allocates nothing.
 
 /// Sampler settings; the defaults are llama.cpp's.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct SamplerParams {
     /// 0 (or less) means greedy: always the most likely token.
     pub temperature: f32,
@@ -46,11 +46,21 @@ impl Default for SamplerParams {
 impl SamplerParams {
     /// Greedy decoding, no penalties.
     pub fn greedy() -> Self {
-        SamplerParams { temperature: 0.0, ..Default::default() }
+        SamplerParams {
+            temperature: 0.0,
+            ..Default::default()
+        }
     }
 
     fn validate(&self) -> Result<(), String> {
-        let finite = [self.temperature, self.top_p, self.min_p, self.repeat_penalty, self.frequency_penalty, self.presence_penalty];
+        let finite = [
+            self.temperature,
+            self.top_p,
+            self.min_p,
+            self.repeat_penalty,
+            self.frequency_penalty,
+            self.presence_penalty,
+        ];
         if finite.iter().any(|v| !v.is_finite()) {
             return Err("sampler settings must be finite numbers".into());
         }
@@ -114,9 +124,10 @@ impl Sampler {
 
     /// Pick the next token from `logits` (one per vocabulary entry).
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
-        let p = &self.params;
+        let p = self.params;
         self.candidates.clear();
-        self.candidates.extend(logits.iter().enumerate().map(|(i, &l)| (i as u32, l)));
+        self.candidates
+            .extend(logits.iter().enumerate().map(|(i, &l)| (i as u32, l)));
         self.apply_penalties();
         let c = &mut self.candidates;
         if c.is_empty() {
@@ -178,7 +189,7 @@ impl Sampler {
     }
 
     fn apply_penalties(&mut self) {
-        let p = &self.params;
+        let p = self.params;
         if p.repeat_penalty == 1.0 && p.frequency_penalty == 0.0 && p.presence_penalty == 0.0 {
             return;
         }
@@ -188,7 +199,9 @@ impl Sampler {
                 continue;
             }
             let count = self.recent.iter().filter(|&&t| t == tok).count() as f32;
-            let Some(cand) = self.candidates.get_mut(tok as usize) else { continue };
+            let Some(cand) = self.candidates.get_mut(tok as usize) else {
+                continue;
+            };
             if cand.1 > 0.0 {
                 cand.1 /= p.repeat_penalty;
             } else {
@@ -251,7 +264,14 @@ mod tests {
     #[test]
     fn same_seed_same_tokens_different_seed_differs() {
         let run = |seed| {
-            let params = SamplerParams { temperature: 1.5, top_k: 0, top_p: 1.0, min_p: 0.0, seed, ..Default::default() };
+            let params = SamplerParams {
+                temperature: 1.5,
+                top_k: 0,
+                top_p: 1.0,
+                min_p: 0.0,
+                seed,
+                ..Default::default()
+            };
             let mut s = Sampler::new(params, 100).unwrap();
             (0..50).map(|_| s.sample(&logits())).collect::<Vec<_>>()
         };
@@ -261,9 +281,18 @@ mod tests {
 
     #[test]
     fn top_k_one_is_greedy() {
-        let params = SamplerParams { temperature: 5.0, top_k: 1, ..Default::default() };
+        let params = SamplerParams {
+            temperature: 5.0,
+            top_k: 1,
+            ..Default::default()
+        };
         let mut s = Sampler::new(params, 100).unwrap();
-        let best = logits().iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32;
+        let best = logits()
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0 as u32;
         for _ in 0..20 {
             assert_eq!(s.sample(&logits()), best);
         }
@@ -274,7 +303,13 @@ mod tests {
         // Token 0 is e^10 times likelier than the others: min_p 0.01 keeps only it.
         let mut l = vec![0.0f32; 10];
         l[0] = 10.0;
-        let params = SamplerParams { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.01, ..Default::default() };
+        let params = SamplerParams {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.01,
+            ..Default::default()
+        };
         let mut s = Sampler::new(params, 10).unwrap();
         assert!((0..50).all(|_| s.sample(&l) == 0));
     }
@@ -283,7 +318,13 @@ mod tests {
     fn top_p_keeps_smallest_covering_set() {
         // Probabilities ~ (0.5, 0.3, 0.2): top_p 0.6 keeps two tokens, never the third.
         let l = [0.5f32.ln(), 0.3f32.ln(), 0.2f32.ln()];
-        let params = SamplerParams { temperature: 1.0, top_k: 0, top_p: 0.6, min_p: 0.0, ..Default::default() };
+        let params = SamplerParams {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 0.6,
+            min_p: 0.0,
+            ..Default::default()
+        };
         let mut s = Sampler::new(params, 3).unwrap();
         let seen: Vec<u32> = (0..200).map(|_| s.sample(&l)).collect();
         assert!(seen.contains(&0) && seen.contains(&1) && !seen.contains(&2));
@@ -291,7 +332,11 @@ mod tests {
 
     #[test]
     fn repeat_penalty_changes_greedy_choice() {
-        let params = SamplerParams { temperature: 0.0, repeat_penalty: 2.0, ..Default::default() };
+        let params = SamplerParams {
+            temperature: 0.0,
+            repeat_penalty: 2.0,
+            ..Default::default()
+        };
         let mut s = Sampler::new(params, 3).unwrap();
         s.accept(0);
         // 3.0 / 2 = 1.5 < 2.0: the penalised favourite loses.
@@ -300,9 +345,15 @@ mod tests {
 
     #[test]
     fn invalid_settings_are_errors() {
-        let bad = SamplerParams { top_p: 1.5, ..Default::default() };
+        let bad = SamplerParams {
+            top_p: 1.5,
+            ..Default::default()
+        };
         assert!(Sampler::new(bad, 10).is_err());
-        let bad = SamplerParams { temperature: f32::NAN, ..Default::default() };
+        let bad = SamplerParams {
+            temperature: f32::NAN,
+            ..Default::default()
+        };
         assert!(Sampler::new(bad, 10).is_err());
     }
 }

@@ -22,7 +22,12 @@ pub struct SessionParams {
 
 impl Default for SessionParams {
     fn default() -> Self {
-        SessionParams { n_ctx: 4096, n_batch: 256, n_threads: 0, logits_all: false }
+        SessionParams {
+            n_ctx: 4096,
+            n_batch: 256,
+            n_threads: 0,
+            logits_all: false,
+        }
     }
 }
 
@@ -40,7 +45,11 @@ pub struct Session {
 impl Session {
     /// Plan every buffer for `params` up front; nothing is allocated per token afterwards.
     pub fn new(model: Arc<Model>, params: &SessionParams) -> Result<Session> {
-        let n_ctx = if params.n_ctx == 0 { model.n_ctx_train() } else { params.n_ctx };
+        let n_ctx = if params.n_ctx == 0 {
+            model.n_ctx_train()
+        } else {
+            params.n_ctx
+        };
         if n_ctx == 0 || n_ctx > 1 << 20 {
             return Err(Error::InvalidArgument(format!("context length {n_ctx}")));
         }
@@ -53,8 +62,14 @@ impl Session {
             n => n,
         };
         let n_batch = params.n_batch.min(n_ctx);
-        let state = State::new(model.arch(), n_ctx, n_batch, n_threads, params.logits_all);
-        Ok(Session { pool: ThreadPool::new(n_threads), state, tokens: Vec::with_capacity(n_ctx), last_row: 0, model })
+        let state = State::new(model.arch(), n_ctx, n_batch, n_threads, params.logits_all)?;
+        Ok(Session {
+            pool: ThreadPool::new(n_threads),
+            state,
+            tokens: Vec::with_capacity(n_ctx),
+            last_row: 0,
+            model,
+        })
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -74,6 +89,11 @@ impl Session {
     /// The tokens in the cache.
     pub fn tokens(&self) -> &[u32] {
         &self.tokens
+    }
+
+    /// Most tokens per forward pass.
+    pub fn n_batch(&self) -> usize {
+        self.state.n_batch
     }
 
     pub fn n_threads(&self) -> usize {
@@ -103,23 +123,46 @@ impl Session {
 
     /// Like [`Session::eval`], calling `on_logits(index, logits)` after each batch for every
     /// token whose logits were computed (all of them with `logits_all`, else the last).
-    pub fn eval_each(&mut self, tokens: &[u32], mut on_logits: impl FnMut(usize, &[f32])) -> Result<()> {
+    pub fn eval_each(
+        &mut self,
+        tokens: &[u32],
+        mut on_logits: impl FnMut(usize, &[f32]),
+    ) -> Result<()> {
         if tokens.is_empty() {
             return Err(Error::InvalidArgument("nothing to evaluate".into()));
         }
         let needed = self.tokens.len() + tokens.len();
         if needed > self.state.n_ctx {
-            return Err(Error::ContextFull { n_ctx: self.state.n_ctx, needed });
+            return Err(Error::ContextFull {
+                n_ctx: self.state.n_ctx,
+                needed,
+            });
         }
         let n_vocab = self.model.arch().config.n_vocab;
         let mut done = 0;
         for batch in tokens.chunks(self.state.n_batch) {
             let pos = self.tokens.len();
-            self.model.arch().forward(self.model.data(), &self.pool, &mut self.state, batch, pos)?;
+            self.model.arch().forward(
+                self.model.data(),
+                &self.pool,
+                &mut self.state,
+                batch,
+                pos,
+            )?;
             self.tokens.extend_from_slice(batch);
-            self.last_row = if self.state.logits_all { batch.len() - 1 } else { 0 };
+            self.last_row = if self.state.logits_all {
+                batch.len() - 1
+            } else {
+                0
+            };
             if self.state.logits_all {
-                for (i, row) in self.state.logits.chunks_exact(n_vocab).take(batch.len()).enumerate() {
+                for (i, row) in self
+                    .state
+                    .logits
+                    .chunks_exact(n_vocab)
+                    .take(batch.len())
+                    .enumerate()
+                {
                     on_logits(done + i, row);
                 }
             } else if done + batch.len() == tokens.len() {

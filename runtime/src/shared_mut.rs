@@ -23,7 +23,11 @@ unsafe impl<T: Send> Send for SharedMut<'_, T> {}
 
 impl<'a, T> SharedMut<'a, T> {
     pub(crate) fn new(slice: &'a mut [T]) -> Self {
-        SharedMut { ptr: slice.as_mut_ptr(), len: slice.len(), _borrow: PhantomData }
+        SharedMut {
+            ptr: slice.as_mut_ptr(),
+            len: slice.len(),
+            _borrow: PhantomData,
+        }
     }
 
     /// The elements `start..start + len`.
@@ -33,7 +37,10 @@ impl<'a, T> SharedMut<'a, T> {
     /// The range is bounds-checked (an out-of-range request panics, which is a bug, not input).
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn chunk(&self, start: usize, len: usize) -> &mut [T] {
-        assert!(start.checked_add(len).is_some_and(|end| end <= self.len), "chunk out of range");
+        assert!(
+            start.checked_add(len).is_some_and(|end| end <= self.len),
+            "chunk out of range"
+        );
         // SAFETY: in bounds (checked above); disjointness is the caller's contract; the memory
         // is borrowed mutably for 'a, which outlives `self`.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }

@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Record llama.cpp reference outputs ("goldens") for ember's end-to-end tests.
 
-The reference is llama.cpp as shipped in the prebuilt `xllamacpp` wheel (its in-process server).
-For every prompt it records llama.cpp's tokenization, the greedy 64-token continuation and, at every
-step, the top-10 log-probabilities computed by llama.cpp from the raw logits (log-softmax over the
-full vocabulary, before any sampler). See tests/golden/README.md for the schema.
+The reference is llama.cpp from the llama-cpp-python 0.3.36 sdist (.cache/llama.cpp), driven by
+tests/golden/llama_golden.cpp (built by scripts/build_llama_cpp.sh as .cache/llama.cpp-build/bin/
+llama-golden). For every prompt it records llama.cpp's tokenization, the greedy 64-token continuation
+and, at every step, the top-10 log-probabilities of the raw logits (log-softmax over the full
+vocabulary, before any sampler). Chat prompts are rendered with the model's own Jinja chat template by
+llama.cpp's template engine as shipped in the `xllamacpp` wheel (POST /apply-template), which also
+serves as an independent cross-check of the continuations (a second llama.cpp build).
+See tests/golden/README.md for the schema.
 
 Usage (from the repository root):
+    scripts/build_llama_cpp.sh && scripts/make_random_model.sh
     python3 tests/golden/make_golden.py                 # every model in MODELS whose file exists
     python3 tests/golden/make_golden.py smollm2-135m-q4_1
 """
@@ -17,6 +22,7 @@ import hashlib
 import json
 import os
 import statistics
+import subprocess
 import sys
 import urllib.request
 
@@ -76,13 +82,8 @@ PROMPTS = [
     ("chat", "chat", [{"role": "user", "content": "Write a short poem about the ocean."}]),
 ]
 
-# Token texts llama.cpp treats as end-of-generation (src/llama-vocab.cpp, special_eog_ids), besides
-# the eos/eot/eom ids from the metadata. Used only to annotate steps; llama.cpp itself bans them.
-EOG_TEXTS = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
-    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
-    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-}
+DRIVER = os.path.join(ROOT, ".cache", "llama.cpp-build", "bin", "llama-golden")
+SDIST = os.path.join(ROOT, ".cache", "dl", "llama_cpp_python-0.3.36.tar.gz")
 
 
 def sha256_of(path):
@@ -96,31 +97,27 @@ def sha256_of(path):
 def vocab_info(path):
     r = GGUFReader(path)
 
-    def get(key, default=None):
+    def get(key):
         field = r.fields.get(key)
-        return default if field is None else field.contents()
+        return None if field is None else field.contents()
 
     tokens = get("tokenizer.ggml.tokens")
-    eog = {i for i, t in enumerate(tokens) if t in EOG_TEXTS}
-    for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"):
-        if get(key) is not None:
-            eog.add(int(get(key)))
+    bos = get("tokenizer.ggml.bos_token_id")
     return {
         "n_vocab": len(tokens),
         "tokenizer_model": get("tokenizer.ggml.model"),
         "tokenizer_pre": get("tokenizer.ggml.pre"),
-        "bos_token_id": get("tokenizer.ggml.bos_token_id"),
+        "bos_token_id": bos,
         "eos_token_id": get("tokenizer.ggml.eos_token_id"),
         "add_bos_token": get("tokenizer.ggml.add_bos_token"),
-        "eog_token_ids": sorted(eog),
-        "bos_text": tokens[get("tokenizer.ggml.bos_token_id")] if get("tokenizer.ggml.bos_token_id") is not None else None,
         "chat_template": get("tokenizer.chat_template"),
+        "bos_text": tokens[bos] if bos is not None else None,
     }
 
 
 @contextlib.contextmanager
 def quiet_stderr():
-    """llama.cpp logs to fd 2; keep the console readable."""
+    """llama.cpp (xllamacpp) logs to fd 2; keep the console readable."""
     saved = os.dup(2)
     with open(os.devnull, "wb") as devnull:
         os.dup2(devnull.fileno(), 2)
@@ -131,8 +128,50 @@ def quiet_stderr():
         os.close(saved)
 
 
-class Reference:
-    """llama.cpp's server, in process, through xllamacpp."""
+class Driver:
+    """tests/golden/llama_golden.cpp over a pipe: one model, one context, one request at a time."""
+
+    def __init__(self, model_path):
+        if not os.access(DRIVER, os.X_OK):
+            sys.exit(f"{DRIVER} missing: run scripts/build_llama_cpp.sh")
+        self.proc = subprocess.Popen(
+            [DRIVER, model_path, str(N_CTX), str(N_THREADS), str(N_PREDICT), str(N_PROBS)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="ascii",
+        )
+        self.info = {}
+        for line in self.proc.stdout:
+            line = line.rstrip("\n")
+            if line == "READY":
+                break
+            _, key, value = line.split(" ", 2)
+            self.info[key] = value
+        else:
+            raise RuntimeError("llama-golden exited before READY")
+        self.eog = [int(t) for t in self.info["eog"].split()]
+
+    def run(self, text, add_bos):
+        self.proc.stdin.write(f"{int(add_bos)} {text.encode('utf-8').hex()}\n")
+        self.proc.stdin.flush()
+        head = self.proc.stdout.readline().split()
+        assert head[0] == "PROMPT", head
+        prompt_ids = [int(t) for t in head[2:]]
+        assert len(prompt_ids) == int(head[1])
+        generated, top = [], []
+        for _ in range(N_PREDICT):
+            f = self.proc.stdout.readline().split()
+            assert f[0] == "STEP", f
+            generated.append(int(f[1]))
+            top.append([[int(f[i]), float(f[i + 1])] for i in range(2, len(f), 2)])
+        assert self.proc.stdout.readline().strip() == "END"
+        return prompt_ids, generated, top
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+class XServer:
+    """llama.cpp's server from the xllamacpp wheel: chat rendering and the cross-check."""
 
     def __init__(self, model_path):
         p = xllamacpp.CommonParams()
@@ -146,7 +185,6 @@ class Reference:
         p.cache_type_v = xllamacpp.ggml_type.GGML_TYPE_F16
         p.fit_params = False
         p.cache_prompt = False
-        self.params = p
         with quiet_stderr():
             self.server = xllamacpp.Server(p)
 
@@ -159,63 +197,56 @@ class Reference:
         with urllib.request.urlopen(req) as resp:
             return json.loads(resp.read())
 
-    def tokenize(self, text, add_bos):
-        return self._post("/tokenize", {"content": text, "add_special": add_bos, "parse_special": True})["tokens"]
-
     def render_chat(self, messages):
         return self._post("/apply-template", {"messages": messages})["prompt"]
 
+    def detokenize(self, ids):
+        return self._post("/detokenize", {"tokens": ids})["content"]
+
     def complete(self, prompt_ids):
+        """Greedy continuation; returns (text, {step: generated-token logprob}) for steps it reports.
+
+        The server folds tokens that end inside a UTF-8 character into the next entry, so only
+        steps whose entry count lines up are comparable; the text always is.
+        """
         with quiet_stderr():
             out = self.server.handle_completions({
-                "prompt": prompt_ids,
-                "n_predict": N_PREDICT,
-                "n_probs": N_PROBS,
-                "post_sampling_probs": False,
-                "temperature": 0.0,
-                "ignore_eos": True,
-                "cache_prompt": False,
-                "samplers": ["temperature"],
-                "seed": 0,
+                "prompt": prompt_ids, "n_predict": N_PREDICT, "n_probs": 1, "temperature": 0.0,
+                "ignore_eos": True, "cache_prompt": False, "samplers": ["temperature"],
             })
         if "error" in out:
             raise RuntimeError(out["error"])
         choice = out["choices"][0]
-        steps = choice["logprobs"]["content"]
-        return choice, steps
+        return choice["text"], choice["logprobs"]["content"]
 
 
-def record(name, rel_path):
+def record(name, rel_path, cross_check):
     path = os.path.join(ROOT, rel_path)
     vocab = vocab_info(path)
-    ref = Reference(path)
-    eog = set(vocab["eog_token_ids"])
-    cases = []
-    gaps = []
+    driver = Driver(path)
+    xs = XServer(path)
+    eog = set(driver.eog)
+    cases, gaps, xdiffs = [], [], []
     for case_name, kind, prompt in PROMPTS:
         if kind == "chat":
-            text = ref.render_chat(prompt)
+            text = xs.render_chat(prompt)
             # The template may already emit the BOS text; llama.cpp would not add a second one.
             add_bos = bool(vocab["add_bos_token"]) and not (vocab["bos_text"] and text.startswith(vocab["bos_text"]))
         else:
             text = prompt
             add_bos = bool(vocab["add_bos_token"])
-        ids = ref.tokenize(text, add_bos)
-        choice, steps = ref.complete(ids)
-        generated = [s["id"] for s in steps]
-        top = [[[t["id"], t["logprob"]] for t in s["top_logprobs"]] for s in steps]
-        if len(generated) != N_PREDICT or any(len(t) != N_PROBS for t in top):
-            raise RuntimeError(f"{name}/{case_name}: llama.cpp returned {len(generated)} steps")
+        ids, generated, top = driver.run(text, add_bos)
         first_eog = None
         for step, (gen, cands) in enumerate(zip(generated, top)):
-            # Self-consistency: the greedy pick is the most probable token that is not banned (EOG).
+            # Self-consistency: the greedy pick is the most probable token that is not EOG (banned).
             allowed = [tid for tid, _ in cands if tid not in eog]
-            if not allowed or allowed[0] != gen:
-                raise RuntimeError(f"{name}/{case_name} step {step}: generated {gen} but top-10 is {cands}")
+            if len(cands) != N_PROBS or not allowed or allowed[0] != gen:
+                raise RuntimeError(f"{name}/{case_name} step {step}: generated {gen} but top-{N_PROBS} is {cands}")
             if cands[0][0] in eog and first_eog is None:
                 first_eog = step
             gaps.append(cands[0][1] - cands[1][1])
-        cases.append({
+        gen_text = xs.detokenize(generated)
+        case = {
             "name": case_name,
             "kind": kind,
             "messages": prompt if kind == "chat" else None,
@@ -224,52 +255,62 @@ def record(name, rel_path):
             "parse_special": True,
             "prompt_tokens": ids,
             "generated_tokens": generated,
-            "generated_text": choice["text"],
+            "generated_text": gen_text,
             "first_eog_step": first_eog,
             "top_logprobs": top,
-        })
-        print(f"{name}/{case_name}: {len(ids)} prompt tokens -> {choice['text'][:60]!r}", file=sys.stderr)
+        }
+        if cross_check:
+            x_text, x_steps = xs.complete(ids)
+            same = x_text == gen_text
+            if same and len(x_steps) == N_PREDICT:
+                xdiffs += [abs(s["logprob"] - t[0][1]) for s, t in zip(x_steps, top) if s["id"] == t[0][0]]
+            case["xllamacpp_same_text"] = same
+        cases.append(case)
+        print(f"{name}/{case_name}: {len(ids)} prompt tokens -> {gen_text[:50]!r}"
+              + (f" (xllamacpp agrees: {case['xllamacpp_same_text']})" if cross_check else ""), file=sys.stderr)
+    driver.close()
     gaps.sort()
-    info = xllamacpp._version.get_versions()
+    xinfo = xllamacpp._version.get_versions()
     golden = {
         "schema_version": 1,
         "generator": "tests/golden/make_golden.py",
         "reference": {
-            "implementation": "llama.cpp (in-process server of the xllamacpp wheel)",
-            "xllamacpp_version": info["version"],
-            "xllamacpp_revision": info["full-revisionid"],
-            "llama_cpp_build_info": xllamacpp.BUILD_INFO,
-            "cpu_features": xllamacpp.get_system_info().strip(),
+            "implementation": "llama.cpp vendored in the llama-cpp-python 0.3.36 sdist, via tests/golden/llama_golden.cpp",
+            "source": "https://pypi.org/project/llama-cpp-python/0.3.36/ (vendor/llama.cpp)",
+            "source_sha256": sha256_of(SDIST) if os.path.exists(SDIST) else None,
+            "build": "scripts/build_llama_cpp.sh (Release, CPU, GGML_NATIVE, no AMX, static)",
+            "cpu_features": driver.info.get("system", "").strip(),
+            "chat_renderer": f"xllamacpp {xinfo['version']} ({xinfo['full-revisionid']}) POST /apply-template",
         },
         "model": {
             "name": name,
             "path": rel_path,
             "sha256": sha256_of(path),
             "size_bytes": os.path.getsize(path),
+            "eog_token_ids": driver.eog,
             **{k: v for k, v in vocab.items() if k != "bos_text"},
         },
         "settings": {
             "n_ctx": N_CTX,
             "n_threads": N_THREADS,
-            "n_threads_batch": N_THREADS,
-            "n_batch": ref.params.n_batch,
-            "n_ubatch": ref.params.n_ubatch,
+            "n_batch": N_CTX,
+            "n_ubatch": int(driver.info["n_batch"].split()[2]),
             "flash_attn": False,
             "cache_type_k": "f16",
             "cache_type_v": "f16",
-            "extra_buffer_types": "default (CPU repack on)",
-            "sampling": "greedy (temperature 0)",
-            "ignore_eos": True,
+            "extra_buffer_types": "default (CPU weight repacking on)",
+            "sampling": "greedy: argmax of the raw logits over the tokens that are not EOG (llama.cpp ignore_eos)",
             "n_predict": N_PREDICT,
             "n_probs": N_PROBS,
-            "logprobs": "natural log of softmax over the raw logits of the full vocabulary, before any sampler",
-            "prompt_processing": "whole prompt in one batch from an empty KV cache, then one token per step",
+            "logprobs": "log-softmax of the raw logits over the full vocabulary (computed in double), before any sampler; ties ordered by id",
+            "prompt_processing": "each case starts from an empty KV cache; the whole prompt is one llama_decode batch, then one token per step",
         },
         "stats": {
             "top1_top2_gap_median": statistics.median(gaps),
             "top1_top2_gap_p10": gaps[len(gaps) // 10],
             "top1_top2_gap_min": gaps[0],
             "n_steps": len(gaps),
+            "xllamacpp_max_abs_logprob_diff": max(xdiffs) if xdiffs else None,
         },
         "cases": cases,
     }
@@ -277,19 +318,21 @@ def record(name, rel_path):
     with open(out_path, "w", encoding="utf-8") as f:
         json.dump(golden, f, ensure_ascii=False, indent=1)
         f.write("\n")
-    print(f"wrote {out_path}: gap median {golden['stats']['top1_top2_gap_median']:.3f} "
-          f"p10 {golden['stats']['top1_top2_gap_p10']:.3f} min {gaps[0]:.4f}", file=sys.stderr)
+    st = golden["stats"]
+    print(f"wrote {out_path}: top1-top2 gap median {st['top1_top2_gap_median']:.3f} p10 {st['top1_top2_gap_p10']:.3f} "
+          f"min {st['top1_top2_gap_min']:.5f}; xllamacpp max |dlogprob| {st['xllamacpp_max_abs_logprob_diff']}", file=sys.stderr)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="*", help=f"subset of {sorted(MODELS)}")
+    ap.add_argument("--no-cross-check", action="store_true", help="skip the xllamacpp comparison")
     args = ap.parse_args()
     names = args.models or [n for n, p in MODELS.items() if os.path.exists(os.path.join(ROOT, p))]
     for name in names:
         if name not in MODELS:
             sys.exit(f"unknown model {name}; known: {sorted(MODELS)}")
-        record(name, MODELS[name])
+        record(name, MODELS[name], not args.no_cross_check)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,11 @@ impl Isa {
         static CURRENT: OnceLock<Isa> = OnceLock::new();
         *CURRENT.get_or_init(|| {
             let best = Isa::detected();
-            match std::env::var("EMBER_ISA").ok().as_deref().and_then(Isa::from_name) {
+            match std::env::var("EMBER_ISA")
+                .ok()
+                .as_deref()
+                .and_then(Isa::from_name)
+            {
                 Some(forced) => forced.min(best),
                 None => best,
             }
@@ -59,7 +63,9 @@ impl Isa {
     /// Every level this CPU can run, lowest first (tests iterate over it).
     pub fn available() -> impl Iterator<Item = Isa> {
         let best = Isa::detected();
-        [Isa::Scalar, Isa::Avx2, Isa::Avx512].into_iter().filter(move |&i| i <= best)
+        [Isa::Scalar, Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .filter(move |&i| i <= best)
     }
 }
 
@@ -107,6 +113,7 @@ mod tests {
 
     #[test]
     fn current_never_exceeds_detected() {
+        eprintln!("detected ISA: {}", Isa::detected());
         assert!(Isa::current() <= Isa::detected());
         assert_eq!(Isa::available().next(), Some(Isa::Scalar));
     }

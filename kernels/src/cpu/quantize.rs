@@ -37,19 +37,30 @@ pub fn act_type(w_ty: GgmlType) -> GgmlType {
 /// Errors if `w_ty` has no dot kernel or `k` is not a whole number of `w_ty` blocks.
 pub fn act_row_bytes(w_ty: GgmlType, k: usize) -> Result<usize, KernelError> {
     if matches!(w_ty, GgmlType::Q8_1 | GgmlType::Q8_K) {
-        return Err(KernelError::UnsupportedType { ty: w_ty, role: "weight" });
+        return Err(KernelError::UnsupportedType {
+            ty: w_ty,
+            role: "weight",
+        });
     }
-    w_ty.row_bytes(k as u64).ok_or(KernelError::RowLength { ty: w_ty, k })?;
+    w_ty.row_bytes(k as u64)
+        .ok_or(KernelError::RowLength { ty: w_ty, k })?;
     act_type(w_ty)
         .row_bytes(k as u64)
         .and_then(|b| usize::try_from(b).ok())
-        .ok_or(KernelError::RowLength { ty: act_type(w_ty), k })
+        .ok_or(KernelError::RowLength {
+            ty: act_type(w_ty),
+            k,
+        })
 }
 
 /// Quantize one activation row `x` into `out` as type `act_ty` (one of F32, F16, BF16, Q8_0,
 /// Q8_1, Q8_K), using the best instruction set available. `out` must be exactly
 /// `act_ty.row_bytes(x.len())` bytes.
-pub fn quantize_activations(act_ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<(), KernelError> {
+pub fn quantize_activations(
+    act_ty: GgmlType,
+    x: &[f32],
+    out: &mut [u8],
+) -> Result<(), KernelError> {
     check_act(act_ty, x.len(), out.len())?;
     quantize_row(Isa::current(), act_ty, x, out);
     Ok(())
@@ -59,14 +70,21 @@ pub fn quantize_activations(act_ty: GgmlType, x: &[f32], out: &mut [u8]) -> Resu
 pub(crate) fn check_act(act_ty: GgmlType, k: usize, out_len: usize) -> Result<(), KernelError> {
     use GgmlType::*;
     if !matches!(act_ty, F32 | F16 | BF16 | Q8_0 | Q8_1 | Q8_K) {
-        return Err(KernelError::UnsupportedType { ty: act_ty, role: "activation" });
+        return Err(KernelError::UnsupportedType {
+            ty: act_ty,
+            role: "activation",
+        });
     }
     let need = act_ty
         .row_bytes(k as u64)
         .and_then(|b| usize::try_from(b).ok())
         .ok_or(KernelError::RowLength { ty: act_ty, k })?;
     if out_len != need {
-        return Err(KernelError::BufferSize { what: "quantized activation row bytes", expected: need, got: out_len });
+        return Err(KernelError::BufferSize {
+            what: "quantized activation row bytes",
+            expected: need,
+            got: out_len,
+        });
     }
     Ok(())
 }
@@ -127,7 +145,9 @@ pub(crate) mod scalar {
     /// amax, `d = amax/127` and the x86 multiplier `id = 127/amax` of one Q8_0/Q8_1 block.
     #[inline(always)]
     fn q8_scale(x: &[f32]) -> (f32, f32) {
-        let amax = x.iter().fold(0.0f32, |m, v| if v.abs() > m { v.abs() } else { m });
+        let amax = x
+            .iter()
+            .fold(0.0f32, |m, v| if v.abs() > m { v.abs() } else { m });
         let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
         (amax / 127.0, id)
     }
@@ -138,9 +158,15 @@ pub(crate) mod scalar {
     }
 
     pub(crate) fn q8_0(x: &[f32], out: &mut [u8]) {
-        for (xb, ob) in x.chunks_exact(QK).zip(out.chunks_exact_mut(std::mem::size_of::<BlockQ8_0>())) {
+        for (xb, ob) in x
+            .chunks_exact(QK)
+            .zip(out.chunks_exact_mut(std::mem::size_of::<BlockQ8_0>()))
+        {
             let (d, id) = q8_scale(xb);
-            let mut b = BlockQ8_0 { d: f32_to_f16(d), qs: [0; QK] };
+            let mut b = BlockQ8_0 {
+                d: f32_to_f16(d),
+                qs: [0; QK],
+            };
             for (q, v) in b.qs.iter_mut().zip(xb) {
                 *q = q8_round(v * id);
             }
@@ -149,9 +175,16 @@ pub(crate) mod scalar {
     }
 
     pub(crate) fn q8_1(x: &[f32], out: &mut [u8]) {
-        for (xb, ob) in x.chunks_exact(QK).zip(out.chunks_exact_mut(std::mem::size_of::<BlockQ8_1>())) {
+        for (xb, ob) in x
+            .chunks_exact(QK)
+            .zip(out.chunks_exact_mut(std::mem::size_of::<BlockQ8_1>()))
+        {
             let (d, id) = q8_scale(xb);
-            let mut b = BlockQ8_1 { d: f32_to_f16(d), s: 0, qs: [0; QK] };
+            let mut b = BlockQ8_1 {
+                d: f32_to_f16(d),
+                s: 0,
+                qs: [0; QK],
+            };
             let mut sum = 0i32;
             for (q, v) in b.qs.iter_mut().zip(xb) {
                 *q = q8_round(v * id);
@@ -163,9 +196,16 @@ pub(crate) mod scalar {
     }
 
     pub(crate) fn q8_k(x: &[f32], out: &mut [u8]) {
-        for (xb, ob) in x.chunks_exact(QK_K).zip(out.chunks_exact_mut(std::mem::size_of::<BlockQ8K>())) {
+        for (xb, ob) in x
+            .chunks_exact(QK_K)
+            .zip(out.chunks_exact_mut(std::mem::size_of::<BlockQ8K>()))
+        {
             let (max, amax) = q8_k_max(xb);
-            let mut b = BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] };
+            let mut b = BlockQ8K {
+                d: 0.0,
+                qs: [0; QK_K],
+                bsums: [0; QK_K / 16],
+            };
             if amax != 0.0 {
                 let iscale = -127.0 / max;
                 for (q, v) in b.qs.iter_mut().zip(xb) {
@@ -218,7 +258,11 @@ pub(crate) mod x86 {
     /// Port of ggml's x86 `quantize_row_q8_0` / `quantize_row_q8_1` (AVX2 branch).
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn q8_0_1<const Q8_1: bool>(x: &[f32], out: &mut [u8]) {
-        let bb = if Q8_1 { size_of::<BlockQ8_1>() } else { size_of::<BlockQ8_0>() };
+        let bb = if Q8_1 {
+            size_of::<BlockQ8_1>()
+        } else {
+            size_of::<BlockQ8_0>()
+        };
         let nb = (x.len() / QK).min(out.len() / bb);
         let sign = _mm256_set1_ps(-0.0);
         let perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
@@ -235,12 +279,19 @@ pub(crate) mod x86 {
             max_abs = _mm256_max_ps(max_abs, _mm256_andnot_ps(sign, v1));
             max_abs = _mm256_max_ps(max_abs, _mm256_andnot_ps(sign, v2));
             max_abs = _mm256_max_ps(max_abs, _mm256_andnot_ps(sign, v3));
-            let mut max4 = _mm_max_ps(_mm256_extractf128_ps::<1>(max_abs), _mm256_castps256_ps128(max_abs));
+            let mut max4 = _mm_max_ps(
+                _mm256_extractf128_ps::<1>(max_abs),
+                _mm256_castps256_ps128(max_abs),
+            );
             max4 = _mm_max_ps(max4, _mm_movehl_ps(max4, max4));
             max4 = _mm_max_ss(max4, _mm_movehdup_ps(max4));
             let max_scalar = _mm_cvtss_f32(max4);
             let d = max_scalar / 127.0;
-            let id = if max_scalar != 0.0 { 127.0 / max_scalar } else { 0.0 };
+            let id = if max_scalar != 0.0 {
+                127.0 / max_scalar
+            } else {
+                0.0
+            };
             let mul = _mm256_set1_ps(id);
             v0 = _mm256_round_ps::<_MM_FROUND_TO_NEAREST_INT>(_mm256_mul_ps(v0, mul));
             v1 = _mm256_round_ps::<_MM_FROUND_TO_NEAREST_INT>(_mm256_mul_ps(v1, mul));
@@ -251,7 +302,10 @@ pub(crate) mod x86 {
             let i2 = _mm256_cvtps_epi32(v2);
             let i3 = _mm256_cvtps_epi32(v3);
             let qs_off = if Q8_1 {
-                let sum = hsum_i32_8(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)));
+                let sum = hsum_i32_8(_mm256_add_epi32(
+                    _mm256_add_epi32(i0, i1),
+                    _mm256_add_epi32(i2, i3),
+                ));
                 let s = f32_to_f16(d * sum as f32);
                 std::ptr::copy_nonoverlapping(s.to_le_bytes().as_ptr(), op.add(2), 2);
                 4
@@ -324,7 +378,8 @@ pub(crate) mod x86 {
         let mut i = 0;
         while i + 8 <= n {
             // SAFETY: i + 8 <= n, so 8 floats at x[i..] and 16 bytes at out[2i..] are in bounds.
-            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(x.as_ptr().add(i)));
+            let h =
+                _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(x.as_ptr().add(i)));
             _mm_storeu_si128(out.as_mut_ptr().add(2 * i) as *mut __m128i, h);
             i += 8;
         }
@@ -337,8 +392,14 @@ mod tests {
     use super::*;
     use crate::cpu::testutil::Rng;
 
-    const ACT_TYPES: [GgmlType; 6] =
-        [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8_K];
+    const ACT_TYPES: [GgmlType; 6] = [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::BF16,
+        GgmlType::Q8_0,
+        GgmlType::Q8_1,
+        GgmlType::Q8_K,
+    ];
 
     #[test]
     fn simd_quantizers_match_scalar_bytes() {
@@ -369,11 +430,13 @@ mod tests {
         x[0] = 127.0;
         x[1] = 2.5;
         x[2] = -3.5;
-        let mut out = vec![0u8; 34];
-        quantize_activations(GgmlType::Q8_0, &x, &mut out).unwrap();
-        assert_eq!(out[2] as i8, 127);
-        assert_eq!(out[3] as i8, 2);
-        assert_eq!(out[4] as i8, -4);
+        for isa in Isa::available() {
+            let mut out = vec![0u8; 34];
+            quantize_row(isa, GgmlType::Q8_0, &x, &mut out);
+            assert_eq!(out[2] as i8, 127, "{isa}");
+            assert_eq!(out[3] as i8, 2, "{isa}");
+            assert_eq!(out[4] as i8, -4, "{isa}");
+        }
     }
 
     #[test]

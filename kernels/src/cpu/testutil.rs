@@ -50,11 +50,21 @@ fn f16_fields(ty: GgmlType) -> &'static [usize] {
 pub(crate) fn random_weights(rng: &mut Rng, ty: GgmlType, k: usize, rows: usize) -> Vec<u8> {
     let n = k * rows;
     match ty {
-        GgmlType::F32 => rng.vec_f32(n, 1.0).iter().flat_map(|v| v.to_le_bytes()).collect(),
-        GgmlType::F16 => rng.vec_f32(n, 1.0).iter().flat_map(|v| f32_to_f16(*v).to_le_bytes()).collect(),
-        GgmlType::BF16 => {
-            rng.vec_f32(n, 1.0).iter().flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes()).collect()
-        }
+        GgmlType::F32 => rng
+            .vec_f32(n, 1.0)
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+        GgmlType::F16 => rng
+            .vec_f32(n, 1.0)
+            .iter()
+            .flat_map(|v| f32_to_f16(*v).to_le_bytes())
+            .collect(),
+        GgmlType::BF16 => rng
+            .vec_f32(n, 1.0)
+            .iter()
+            .flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes())
+            .collect(),
         _ => {
             let bb = ty.block_bytes();
             let nb = n / ty.block_len();
@@ -80,10 +90,20 @@ pub(crate) fn dequantize(ty: GgmlType, bytes: &[u8]) -> Vec<f64> {
     let h = |b: u16| f16_to_f32(b) as f64;
     let mut y = Vec::new();
     match ty {
-        F32 => y.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)),
-        F16 => y.extend(bytes.chunks_exact(2).map(|c| h(u16::from_le_bytes([c[0], c[1]])))),
+        F32 => y.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64),
+        ),
+        F16 => y.extend(
+            bytes
+                .chunks_exact(2)
+                .map(|c| h(u16::from_le_bytes([c[0], c[1]]))),
+        ),
         BF16 => y.extend(
-            bytes.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16) as f64),
+            bytes
+                .chunks_exact(2)
+                .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16) as f64),
         ),
         Q4_0 => {
             for b in rd::<BlockQ4_0>(bytes) {
@@ -103,7 +123,11 @@ pub(crate) fn dequantize(ty: GgmlType, bytes: &[u8]) -> Vec<f64> {
             let (size, off) = if ty == Q5_0 { (22, 6) } else { (24, 8) };
             for c in bytes.chunks_exact(size) {
                 let d = h(u16::from_le_bytes([c[0], c[1]]));
-                let (m, qh_at) = if ty == Q5_0 { (0.0, 2) } else { (h(u16::from_le_bytes([c[2], c[3]])), 4) };
+                let (m, qh_at) = if ty == Q5_0 {
+                    (0.0, 2)
+                } else {
+                    (h(u16::from_le_bytes([c[2], c[3]])), 4)
+                };
                 let qh = u32::from_le_bytes(c[qh_at..qh_at + 4].try_into().unwrap());
                 let qs = &c[off..off + 16];
                 let bias = if ty == Q5_0 { 16.0 } else { 0.0 };
@@ -158,7 +182,11 @@ pub(crate) fn dequantize(ty: GgmlType, bytes: &[u8]) -> Vec<f64> {
                 let d = h(b.d);
                 // 6-bit scales: low 4 bits from bytes 0..8, high 2 bits from bytes 8..12.
                 let sc = |i: usize| -> f64 {
-                    let lo = if i < 8 { b.scales[i] & 0xF } else { b.scales[i - 8] >> 4 };
+                    let lo = if i < 8 {
+                        b.scales[i] & 0xF
+                    } else {
+                        b.scales[i - 8] >> 4
+                    };
                     let hi = (b.scales[8 + i % 4] >> (2 * (i / 4))) & 3;
                     ((lo | (hi << 4)) as i32 - 32) as f64
                 };
@@ -171,7 +199,8 @@ pub(crate) fn dequantize(ty: GgmlType, bytes: &[u8]) -> Vec<f64> {
                             let dl = d * sc(is);
                             is += 1;
                             for l in half * 16..half * 16 + 16 {
-                                let v = ((q[l] >> shift) & 3) as i32 - if b.hmask[l] & m != 0 { 0 } else { 4 };
+                                let v = ((q[l] >> shift) & 3) as i32
+                                    - if b.hmask[l] & m != 0 { 0 } else { 4 };
                                 y.push(dl * v as f64);
                             }
                         }
@@ -185,7 +214,11 @@ pub(crate) fn dequantize(ty: GgmlType, bytes: &[u8]) -> Vec<f64> {
                 let d = h(u16::from_le_bytes([c[0], c[1]]));
                 let min = h(u16::from_le_bytes([c[2], c[3]]));
                 let scales: [u8; 12] = c[4..16].try_into().unwrap();
-                let (qh, qs) = if ty == Q5_K { (&c[16..48], &c[48..176]) } else { (&c[0..0], &c[16..144]) };
+                let (qh, qs) = if ty == Q5_K {
+                    (&c[16..48], &c[48..176])
+                } else {
+                    (&c[0..0], &c[16..144])
+                };
                 for j in 0..4 {
                     let q = &qs[j * 32..j * 32 + 32];
                     for (half, shift) in [(0, 0), (1, 4)] {
@@ -225,4 +258,56 @@ pub(crate) fn dequantize(ty: GgmlType, bytes: &[u8]) -> Vec<f64> {
         }
     }
     y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use GgmlType::*;
+
+    /// Must match `TYPES` in kernels/tests/gen_dequant_reference.py.
+    const TYPES: [GgmlType; 10] = [Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K];
+    const N_ELEMS: usize = 512;
+    static REFERENCE: &[u8] = include_bytes!("../../tests/data/dequant_reference.bin");
+
+    /// The generator's input bytes (see `block_bytes` in the Python script).
+    fn block_bytes(type_index: usize, ty: GgmlType) -> Vec<u8> {
+        const A: u64 = 6364136223846793005;
+        const C: u64 = 1442695040888963407;
+        let mut x = (type_index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let bb = ty.block_bytes();
+        let n = N_ELEMS / ty.block_len() * bb;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            x = x.wrapping_mul(A).wrapping_add(C);
+            out.push((x >> 56) as u8);
+        }
+        for b in 0..n / bb {
+            for &off in f16_fields(ty) {
+                x = x.wrapping_mul(A).wrapping_add(C);
+                let r = x >> 32;
+                let bits = ((r & 0x83FF) | 0x2000 | ((r >> 16) & 0x0C00)) as u16;
+                out[b * bb + off..b * bb + off + 2].copy_from_slice(&bits.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn dequantizers_match_gguf_py_reference() {
+        assert_eq!(REFERENCE.len(), TYPES.len() * N_ELEMS * 4);
+        for (i, ty) in TYPES.into_iter().enumerate() {
+            let got = dequantize(ty, &block_bytes(i, ty));
+            let want = &REFERENCE[i * N_ELEMS * 4..(i + 1) * N_ELEMS * 4];
+            assert_eq!(got.len(), N_ELEMS);
+            for (j, (g, w)) in got.iter().zip(want.chunks_exact(4)).enumerate() {
+                let w = f32::from_le_bytes(w.try_into().unwrap()) as f64;
+                // gguf-py computes in f32 (and f16 for some products); ours in f64.
+                assert!(
+                    (g - w).abs() <= 1e-3 * w.abs().max(1e-3),
+                    "{ty}[{j}]: {g} vs gguf-py {w}"
+                );
+            }
+        }
+    }
 }

@@ -53,7 +53,9 @@ impl Config {
     }
 
     fn from_gguf(g: &Gguf) -> Result<Config> {
-        let arch = g.get_str("general.architecture").ok_or_else(|| Error::MissingMetadata("general.architecture".into()))?;
+        let arch = g
+            .get_str("general.architecture")
+            .ok_or_else(|| Error::MissingMetadata("general.architecture".into()))?;
         let variant = match arch {
             "llama" => Variant::Llama,
             "qwen2" => Variant::Qwen2,
@@ -62,8 +64,16 @@ impl Config {
         let key = |k: &str| format!("{arch}.{k}");
         let req = |k: &str| -> Result<usize> {
             let k = key(k);
-            let v = g.get_u64(&k).ok_or_else(|| Error::MissingMetadata(k.clone()))?;
-            usize::try_from(v).ok().filter(|&v| v > 0 && v < (1 << 24)).ok_or(Error::BadMetadata { key: k, reason: format!("{v} is out of range") })
+            let v = g
+                .get_u64(&k)
+                .ok_or_else(|| Error::MissingMetadata(k.clone()))?;
+            usize::try_from(v)
+                .ok()
+                .filter(|&v| v > 0 && v < (1 << 24))
+                .ok_or(Error::BadMetadata {
+                    key: k,
+                    reason: format!("{v} is out of range"),
+                })
         };
         let opt = |k: &str| -> Result<Option<usize>> {
             if g.get(&key(k)).is_none() {
@@ -73,7 +83,9 @@ impl Config {
             }
         };
         if opt("expert_count")?.is_some_and(|n| n > 1) {
-            return Err(Error::UnsupportedArchitecture(format!("{arch} mixture-of-experts")));
+            return Err(Error::UnsupportedArchitecture(format!(
+                "{arch} mixture-of-experts"
+            )));
         }
         let n_embd = req("embedding_length")?;
         let n_head = req("attention.head_count")?;
@@ -82,31 +94,53 @@ impl Config {
         if n_head % n_head_kv != 0 || head_dim % 2 != 0 {
             return Err(Error::BadMetadata {
                 key: key("attention.head_count_kv"),
-                reason: format!("{n_head} heads cannot share {n_head_kv} KV heads of size {head_dim}"),
+                reason: format!(
+                    "{n_head} heads cannot share {n_head_kv} KV heads of size {head_dim}"
+                ),
             });
         }
         if opt("attention.value_length")?.is_some_and(|v| v != head_dim) {
-            return Err(Error::BadMetadata { key: key("attention.value_length"), reason: "differs from key_length".into() });
+            return Err(Error::BadMetadata {
+                key: key("attention.value_length"),
+                reason: "differs from key_length".into(),
+            });
         }
         let n_rot = opt("rope.dimension_count")?.unwrap_or(head_dim);
         if n_rot > head_dim || n_rot % 2 != 0 {
-            return Err(Error::BadMetadata { key: key("rope.dimension_count"), reason: format!("{n_rot} does not fit head size {head_dim}") });
+            return Err(Error::BadMetadata {
+                key: key("rope.dimension_count"),
+                reason: format!("{n_rot} does not fit head size {head_dim}"),
+            });
         }
-        let float = |k: &str, default: f32| -> Result<f32> {
-            let k = key(k);
-            match g.get(&k) {
-                None => Ok(default),
-                Some(_) => g.get_f32(&k).filter(|v| v.is_finite() && *v > 0.0).ok_or(Error::BadMetadata { key: k, reason: "not a positive number".into() }),
-            }
-        };
+        let float =
+            |k: &str, default: f32| -> Result<f32> {
+                let k = key(k);
+                match g.get(&k) {
+                    None => Ok(default),
+                    Some(_) => g.get_f32(&k).filter(|v| v.is_finite() && *v > 0.0).ok_or(
+                        Error::BadMetadata {
+                            key: k,
+                            reason: "not a positive number".into(),
+                        },
+                    ),
+                }
+            };
         let freq_scale = match g.get_str(&key("rope.scaling.type")) {
             None | Some("none") => 1.0,
             Some("linear") => 1.0 / float("rope.scaling.factor", 1.0)?,
-            Some(other) => return Err(Error::BadMetadata { key: key("rope.scaling.type"), reason: format!("`{other}` scaling is not supported") }),
+            Some(other) => {
+                return Err(Error::BadMetadata {
+                    key: key("rope.scaling.type"),
+                    reason: format!("`{other}` scaling is not supported"),
+                })
+            }
         };
         let n_vocab = match opt("vocab_size")? {
             Some(n) => n,
-            None => g.get_array("tokenizer.ggml.tokens").map(|a| a.len()).ok_or_else(|| Error::MissingMetadata(key("vocab_size")))?,
+            None => g
+                .get_array("tokenizer.ggml.tokens")
+                .map(|a| a.len())
+                .ok_or_else(|| Error::MissingMetadata(key("vocab_size")))?,
         };
         Ok(Config {
             variant,
@@ -172,7 +206,13 @@ impl Llama {
             .map(|i| {
                 let n = |s: &str| format!("blk.{i}.{s}");
                 let qwen = c.variant == Variant::Qwen2;
-                let bias = |s: &str, len| if qwen { w.optional_f32_vector(&n(s), len) } else { Ok(None) };
+                let bias = |s: &str, len| {
+                    if qwen {
+                        w.optional_f32_vector(&n(s), len)
+                    } else {
+                        Ok(None)
+                    }
+                };
                 Ok(Layer {
                     attn_norm: w.f32_vector(&n("attn_norm.weight"), e)?,
                     wq: w.matrix(&n("attn_q.weight"), e, q)?,
@@ -189,7 +229,9 @@ impl Llama {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let output = w.optional_matrix("output.weight", e, c.n_vocab)?.unwrap_or_else(|| token_embd.clone());
+        let output = w
+            .optional_matrix("output.weight", e, c.n_vocab)?
+            .unwrap_or_else(|| token_embd.clone());
         Ok(Llama {
             output_norm: w.f32_vector("output_norm.weight", e)?,
             rope_freqs: w.optional_f32_vector("rope_freqs.weight", c.rope.n_dims / 2)?,
@@ -244,19 +286,30 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(model: &Llama, n_ctx: usize, n_batch: usize, n_threads: usize, logits_all: bool) -> State {
+    pub fn new(
+        model: &Llama,
+        n_ctx: usize,
+        n_batch: usize,
+        n_threads: usize,
+        logits_all: bool,
+    ) -> Result<State> {
         let c = &model.config;
-        let act_bytes = model
-            .matrices()
-            .map(|t| ember_kernels::act_row_bytes(t.ty, t.row_len()))
-            .max()
-            .unwrap_or(0);
+        let mut scratch_bytes = 0;
+        for t in model.matrices() {
+            let bytes = ember_kernels::matmul_scratch_bytes(t.ty, t.row_len(), n_batch)
+                .map_err(|e| Error::Kernel(format!("{}: {e}", t.name)))?;
+            scratch_bytes = scratch_bytes.max(bytes);
+        }
         let half_rot = c.rope.n_dims / 2;
-        State {
+        Ok(State {
             n_ctx,
             n_batch,
-            k_cache: (0..c.n_layer).map(|_| vec![0; n_ctx * c.kv_dim()]).collect(),
-            v_cache: (0..c.n_layer).map(|_| vec![0; n_ctx * c.kv_dim()]).collect(),
+            k_cache: (0..c.n_layer)
+                .map(|_| vec![0; n_ctx * c.kv_dim()])
+                .collect(),
+            v_cache: (0..c.n_layer)
+                .map(|_| vec![0; n_ctx * c.kv_dim()])
+                .collect(),
             x: vec![0.0; n_batch * c.n_embd],
             xb: vec![0.0; n_batch * c.n_embd.max(c.q_dim())],
             q: vec![0.0; n_batch * c.q_dim()],
@@ -270,20 +323,37 @@ impl State {
             sin: vec![0.0; n_batch * half_rot],
             scores: vec![0.0; n_threads * n_ctx],
             q16: vec![0.0; n_threads * c.head_dim],
-            act_scratch: vec![0; n_batch * act_bytes],
+            act_scratch: vec![0; scratch_bytes],
             logits: vec![0.0; if logits_all { n_batch } else { 1 } * c.n_vocab],
             logits_all,
-        }
+        })
     }
 
     /// Bytes held by this state (KV cache plus compute buffers).
     pub fn bytes(&self) -> usize {
         let f = |v: &Vec<f32>| v.len() * 4;
-        let kv: usize = self.k_cache.iter().chain(&self.v_cache).map(|c| c.len() * 2).sum();
-        kv + [&self.x, &self.xb, &self.q, &self.k, &self.v, &self.att, &self.gate, &self.up, &self.proj, &self.scores, &self.logits]
+        let kv: usize = self
+            .k_cache
             .iter()
-            .map(|v| f(v))
-            .sum::<usize>()
+            .chain(&self.v_cache)
+            .map(|c| c.len() * 2)
+            .sum();
+        kv + [
+            &self.x,
+            &self.xb,
+            &self.q,
+            &self.k,
+            &self.v,
+            &self.att,
+            &self.gate,
+            &self.up,
+            &self.proj,
+            &self.scores,
+            &self.logits,
+        ]
+        .iter()
+        .map(|v| f(v))
+        .sum::<usize>()
             + self.act_scratch.len()
     }
 }
@@ -291,14 +361,27 @@ impl State {
 impl Llama {
     /// Run `tokens` (at most `state.n_batch`) at positions `pos..pos + tokens.len()`, appending
     /// their keys and values to the cache, and leave logits in `state.logits`. Allocates nothing.
-    pub fn forward(&self, data: &[u8], pool: &ThreadPool, st: &mut State, tokens: &[u32], pos: usize) -> Result<()> {
+    pub fn forward(
+        &self,
+        data: &[u8],
+        pool: &ThreadPool,
+        st: &mut State,
+        tokens: &[u32],
+        pos: usize,
+    ) -> Result<()> {
         let c = &self.config;
         let n = tokens.len();
         if n == 0 || n > st.n_batch {
-            return Err(Error::InvalidArgument(format!("batch of {n} tokens (1..={} allowed)", st.n_batch)));
+            return Err(Error::InvalidArgument(format!(
+                "batch of {n} tokens (1..={} allowed)",
+                st.n_batch
+            )));
         }
         if pos + n > st.n_ctx {
-            return Err(Error::ContextFull { n_ctx: st.n_ctx, needed: pos + n });
+            return Err(Error::ContextFull {
+                n_ctx: st.n_ctx,
+                needed: pos + n,
+            });
         }
         let (e, qd, kvd, hd, ff) = (c.n_embd, c.q_dim(), c.kv_dim(), c.head_dim, c.n_ff);
         let half_rot = c.rope.n_dims / 2;
@@ -309,52 +392,146 @@ impl Llama {
         for (i, &t) in tokens.iter().enumerate() {
             let t = t as usize;
             if t >= c.n_vocab {
-                return Err(Error::InvalidToken { id: t as u32, n_vocab: c.n_vocab });
+                return Err(Error::InvalidToken {
+                    id: t as u32,
+                    n_vocab: c.n_vocab,
+                });
             }
-            ember_quant::dequant::dequantize(self.token_embd.ty, &embd[t * row_bytes..(t + 1) * row_bytes], &mut st.x[i * e..(i + 1) * e])
-                .map_err(|err| Error::Kernel(err.to_string()))?;
+            ember_quant::dequant::dequantize(
+                self.token_embd.ty,
+                &embd[t * row_bytes..(t + 1) * row_bytes],
+                &mut st.x[i * e..(i + 1) * e],
+            )
+            .map_err(|err| Error::Kernel(err.to_string()))?;
         }
         let freqs = self.rope_freqs.as_ref().map(|t| t.f32s(data));
         for i in 0..n {
-            c.rope.angles(pos + i, freqs, &mut st.cos[i * half_rot..(i + 1) * half_rot], &mut st.sin[i * half_rot..(i + 1) * half_rot]);
+            c.rope.angles(
+                pos + i,
+                freqs,
+                &mut st.cos[i * half_rot..(i + 1) * half_rot],
+                &mut st.sin[i * half_rot..(i + 1) * half_rot],
+            );
         }
 
         for (l, layer) in self.layers.iter().enumerate() {
             // Attention block.
             let norm = layer.attn_norm.f32s(data);
             for i in 0..n {
-                ops::rms_norm(&st.x[i * e..(i + 1) * e], norm, c.rms_eps, &mut st.xb[i * e..(i + 1) * e]);
+                ops::rms_norm(
+                    &st.x[i * e..(i + 1) * e],
+                    norm,
+                    c.rms_eps,
+                    &mut st.xb[i * e..(i + 1) * e],
+                );
             }
-            matmul(pool, data, &layer.wq, &st.xb[..n * e], n, &mut st.act_scratch, &mut st.q[..n * qd])?;
-            matmul(pool, data, &layer.wk, &st.xb[..n * e], n, &mut st.act_scratch, &mut st.k[..n * kvd])?;
-            matmul(pool, data, &layer.wv, &st.xb[..n * e], n, &mut st.act_scratch, &mut st.v[..n * kvd])?;
-            for (bias, out, width) in [(&layer.bq, &mut st.q, qd), (&layer.bk, &mut st.k, kvd), (&layer.bv, &mut st.v, kvd)] {
+            matmul(
+                pool,
+                data,
+                &layer.wq,
+                &st.xb[..n * e],
+                n,
+                &mut st.act_scratch,
+                &mut st.q[..n * qd],
+            )?;
+            matmul(
+                pool,
+                data,
+                &layer.wk,
+                &st.xb[..n * e],
+                n,
+                &mut st.act_scratch,
+                &mut st.k[..n * kvd],
+            )?;
+            matmul(
+                pool,
+                data,
+                &layer.wv,
+                &st.xb[..n * e],
+                n,
+                &mut st.act_scratch,
+                &mut st.v[..n * kvd],
+            )?;
+            for (bias, out, width) in [
+                (&layer.bq, &mut st.q, qd),
+                (&layer.bk, &mut st.k, kvd),
+                (&layer.bv, &mut st.v, kvd),
+            ] {
                 if let Some(b) = bias {
                     let b = b.f32s(data);
-                    out[..n * width].chunks_exact_mut(width).for_each(|row| ops::add(row, b));
+                    out[..n * width]
+                        .chunks_exact_mut(width)
+                        .for_each(|row| ops::add(row, b));
                 }
             }
             for i in 0..n {
-                let (cos, sin) = (&st.cos[i * half_rot..(i + 1) * half_rot], &st.sin[i * half_rot..(i + 1) * half_rot]);
+                let (cos, sin) = (
+                    &st.cos[i * half_rot..(i + 1) * half_rot],
+                    &st.sin[i * half_rot..(i + 1) * half_rot],
+                );
                 c.rope.apply(&mut st.q[i * qd..(i + 1) * qd], hd, cos, sin);
-                c.rope.apply(&mut st.k[i * kvd..(i + 1) * kvd], hd, cos, sin);
+                c.rope
+                    .apply(&mut st.k[i * kvd..(i + 1) * kvd], hd, cos, sin);
                 let at = (pos + i) * kvd;
-                ember_kernels::f32_to_f16_slice(&st.k[i * kvd..(i + 1) * kvd], &mut st.k_cache[l][at..at + kvd]);
-                ember_kernels::f32_to_f16_slice(&st.v[i * kvd..(i + 1) * kvd], &mut st.v_cache[l][at..at + kvd]);
+                ember_kernels::f32_to_f16_slice(
+                    &st.k[i * kvd..(i + 1) * kvd],
+                    &mut st.k_cache[l][at..at + kvd],
+                );
+                ember_kernels::f32_to_f16_slice(
+                    &st.v[i * kvd..(i + 1) * kvd],
+                    &mut st.v_cache[l][at..at + kvd],
+                );
             }
             self.attention(pool, st, l, n, pos);
-            matmul(pool, data, &layer.wo, &st.att[..n * qd], n, &mut st.act_scratch, &mut st.proj[..n * e])?;
+            matmul(
+                pool,
+                data,
+                &layer.wo,
+                &st.att[..n * qd],
+                n,
+                &mut st.act_scratch,
+                &mut st.proj[..n * e],
+            )?;
             ops::add(&mut st.x[..n * e], &st.proj[..n * e]);
 
             // Feed-forward block.
             let norm = layer.ffn_norm.f32s(data);
             for i in 0..n {
-                ops::rms_norm(&st.x[i * e..(i + 1) * e], norm, c.rms_eps, &mut st.xb[i * e..(i + 1) * e]);
+                ops::rms_norm(
+                    &st.x[i * e..(i + 1) * e],
+                    norm,
+                    c.rms_eps,
+                    &mut st.xb[i * e..(i + 1) * e],
+                );
             }
-            matmul(pool, data, &layer.w_gate, &st.xb[..n * e], n, &mut st.act_scratch, &mut st.gate[..n * ff])?;
-            matmul(pool, data, &layer.w_up, &st.xb[..n * e], n, &mut st.act_scratch, &mut st.up[..n * ff])?;
+            matmul(
+                pool,
+                data,
+                &layer.w_gate,
+                &st.xb[..n * e],
+                n,
+                &mut st.act_scratch,
+                &mut st.gate[..n * ff],
+            )?;
+            matmul(
+                pool,
+                data,
+                &layer.w_up,
+                &st.xb[..n * e],
+                n,
+                &mut st.act_scratch,
+                &mut st.up[..n * ff],
+            )?;
             ops::swiglu(&mut st.gate[..n * ff], &st.up[..n * ff]);
-            matmul(pool, data, &layer.w_down, &st.gate[..n * ff], n, &mut st.act_scratch, &mut st.proj[..n * e])?;
+            matmul(
+                pool,
+                data,
+                &layer.w_down,
+                &st.gate[..n * ff],
+                n,
+                &mut st.act_scratch,
+                &mut st.proj[..n * e],
+            )?;
             ops::add(&mut st.x[..n * e], &st.proj[..n * e]);
         }
 
@@ -364,9 +541,22 @@ impl Llama {
         let norm = self.output_norm.f32s(data);
         for i in 0..rows {
             let src = (first + i) * e;
-            ops::rms_norm(&st.x[src..src + e], norm, c.rms_eps, &mut st.xb[i * e..(i + 1) * e]);
+            ops::rms_norm(
+                &st.x[src..src + e],
+                norm,
+                c.rms_eps,
+                &mut st.xb[i * e..(i + 1) * e],
+            );
         }
-        matmul(pool, data, &self.output, &st.xb[..rows * e], rows, &mut st.act_scratch, &mut st.logits[..rows * c.n_vocab])
+        matmul(
+            pool,
+            data,
+            &self.output,
+            &st.xb[..rows * e],
+            rows,
+            &mut st.act_scratch,
+            &mut st.logits[..rows * c.n_vocab],
+        )
     }
 
     /// Causal grouped-query attention of the batch's queries over the cache, into `st.att`.
@@ -384,7 +574,12 @@ impl Llama {
             // SAFETY: each thread only touches its own score and q16 rows (indexed by `thread`),
             // and the (token, head) pairs `thread, thread + n_threads, ...` write disjoint
             // `head_dim`-wide slices of `att`.
-            let (scores, qh) = unsafe { (scores.chunk(thread * n_ctx, n_ctx), q16.chunk(thread * hd, hd)) };
+            let (scores, qh) = unsafe {
+                (
+                    scores.chunk(thread * n_ctx, n_ctx),
+                    q16.chunk(thread * hd, hd),
+                )
+            };
             for task in (thread..n * c.n_head).step_by(n_threads) {
                 let (i, h) = (task / c.n_head, task % c.n_head);
                 let kv_off = (h / group) * hd;
@@ -394,7 +589,10 @@ impl Llama {
                 qh.copy_from_slice(&q[i * qd + h * hd..i * qd + (h + 1) * hd]);
                 ops::round_to_f16(qh);
                 for (j, s) in scores[..len].iter_mut().enumerate() {
-                    *s = ember_kernels::dot_f16(&k_cache[j * kvd + kv_off..j * kvd + kv_off + hd], qh) * scale;
+                    *s = ember_kernels::dot_f16(
+                        &k_cache[j * kvd + kv_off..j * kvd + kv_off + hd],
+                        qh,
+                    ) * scale;
                 }
                 ops::softmax(&mut scores[..len]);
                 ops::round_to_f16(&mut scores[..len]);
@@ -402,13 +600,36 @@ impl Llama {
                 let out = unsafe { att.chunk(i * qd + h * hd, hd) };
                 out.fill(0.0);
                 for (j, &p) in scores[..len].iter().enumerate() {
-                    ember_kernels::axpy_f16(p, &v_cache[j * kvd + kv_off..j * kvd + kv_off + hd], out);
+                    ember_kernels::axpy_f16(
+                        p,
+                        &v_cache[j * kvd + kv_off..j * kvd + kv_off + hd],
+                        out,
+                    );
                 }
             }
         });
     }
 }
 
-fn matmul(pool: &ThreadPool, data: &[u8], w: &QTensor, x: &[f32], n: usize, scratch: &mut [u8], y: &mut [f32]) -> Result<()> {
-    ember_kernels::matmul(pool, w.ty, w.bytes(data), w.row_len(), w.n_rows(), x, n, scratch, y).map_err(|e| Error::Kernel(format!("{}: {e}", w.name)))
+fn matmul(
+    pool: &ThreadPool,
+    data: &[u8],
+    w: &QTensor,
+    x: &[f32],
+    n: usize,
+    scratch: &mut [u8],
+    y: &mut [f32],
+) -> Result<()> {
+    ember_kernels::matmul(
+        pool,
+        w.ty,
+        w.bytes(data),
+        w.row_len(),
+        w.n_rows(),
+        x,
+        n,
+        scratch,
+        y,
+    )
+    .map_err(|e| Error::Kernel(format!("{}: {e}", w.name)))
 }

@@ -36,7 +36,13 @@ impl Rope {
     /// Fill `cos`/`sin` (length `n_dims / 2`) for position `pos`, computed as ggml does:
     /// `theta_i = pos * base^(-2i/n)` built by repeated f32 multiplication, divided by the
     /// optional Llama 3 frequency factors.
-    pub fn angles(&self, pos: usize, freq_factors: Option<&[f32]>, cos: &mut [f32], sin: &mut [f32]) {
+    pub fn angles(
+        &self,
+        pos: usize,
+        freq_factors: Option<&[f32]>,
+        cos: &mut [f32],
+        sin: &mut [f32],
+    ) {
         let theta_scale = self.freq_base.powf(-2.0 / self.n_dims as f32);
         let mut theta = pos as f32;
         for i in 0..self.n_dims / 2 {
@@ -114,7 +120,12 @@ mod tests {
 
     #[test]
     fn rope_normal_rotates_adjacent_pairs_by_position() {
-        let rope = Rope { style: RopeStyle::Normal, n_dims: 4, freq_base: 10000.0, freq_scale: 1.0 };
+        let rope = Rope {
+            style: RopeStyle::Normal,
+            n_dims: 4,
+            freq_base: 10000.0,
+            freq_scale: 1.0,
+        };
         let (mut c, mut s) = ([0.0; 2], [0.0; 2]);
         rope.angles(3, None, &mut c, &mut s);
         let mut x = [1.0, 0.0, 1.0, 0.0];
@@ -126,7 +137,12 @@ mod tests {
 
     #[test]
     fn rope_neox_pairs_halves() {
-        let rope = Rope { style: RopeStyle::Neox, n_dims: 4, freq_base: 10000.0, freq_scale: 1.0 };
+        let rope = Rope {
+            style: RopeStyle::Neox,
+            n_dims: 4,
+            freq_base: 10000.0,
+            freq_scale: 1.0,
+        };
         let (mut c, mut s) = ([0.0; 2], [0.0; 2]);
         rope.angles(1, None, &mut c, &mut s);
         let mut x = [1.0, 1.0, 0.0, 0.0];

@@ -77,7 +77,9 @@ impl<'g, 'a> Weights<'g, 'a> {
     }
 
     fn info(&self, name: &str) -> Result<&'g TensorInfo> {
-        self.gguf.tensor(name).ok_or_else(|| Error::MissingTensor(name.into()))
+        self.gguf
+            .tensor(name)
+            .ok_or_else(|| Error::MissingTensor(name.into()))
     }
 
     /// A matrix with `cols` inputs and `rows` outputs, in any type the kernels support.
@@ -85,7 +87,10 @@ impl<'g, 'a> Weights<'g, 'a> {
         let t = self.info(name)?;
         check_shape(t, &[cols as u64, rows as u64])?;
         if !computable(t.ty) {
-            return Err(Error::UnsupportedTensorType { name: name.into(), ty: t.ty });
+            return Err(Error::UnsupportedTensorType {
+                name: name.into(),
+                ty: t.ty,
+            });
         }
         QTensor::from_info(t)
     }
@@ -103,11 +108,14 @@ impl<'g, 'a> Weights<'g, 'a> {
         let t = self.info(name)?;
         check_shape(t, &[len as u64])?;
         if t.ty != GgmlType::F32 {
-            return Err(Error::UnsupportedTensorType { name: name.into(), ty: t.ty });
+            return Err(Error::UnsupportedTensorType {
+                name: name.into(),
+                ty: t.ty,
+            });
         }
         let q = QTensor::from_info(t)?;
         let addr = self.gguf.bytes().as_ptr() as usize + q.offset;
-        if addr % 4 != 0 {
+        if !addr.is_multiple_of(4) {
             return Err(Error::BadMetadata {
                 key: name.into(),
                 reason: "f32 tensor data is not 4-byte aligned".into(),

@@ -10,7 +10,11 @@ use ember::chat::{ChatMessage, ChatTemplate};
 use ember::{GenerateParams, LoadParams, Model, Sampler, SamplerParams, Session, SessionParams};
 
 #[derive(Parser)]
-#[command(name = "ember", version, about = "On-device LLM inference: run quantized GGUF models locally")]
+#[command(
+    name = "ember",
+    version,
+    about = "On-device LLM inference: run quantized GGUF models locally"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -72,7 +76,9 @@ struct SamplingArgs {
 impl SamplingArgs {
     fn params(&self) -> SamplerParams {
         let seed = self.seed.unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
         });
         SamplerParams {
             temperature: self.temperature,
@@ -162,23 +168,41 @@ fn main() -> ExitCode {
 type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 fn load(args: &ModelArgs) -> Result<(Arc<Model>, Session), ember::Error> {
-    let model = Arc::new(Model::load(&args.model, &LoadParams { use_mmap: !args.no_mmap })?);
-    let params = SessionParams { n_ctx: args.ctx, n_batch: args.batch, n_threads: args.threads, logits_all: false };
+    let model = Arc::new(Model::load(
+        &args.model,
+        &LoadParams {
+            use_mmap: !args.no_mmap,
+        },
+    )?);
+    let params = SessionParams {
+        n_ctx: args.ctx,
+        n_batch: args.batch,
+        n_threads: args.threads,
+        logits_all: false,
+    };
     let session = Session::new(model.clone(), &params)?;
     Ok((model, session))
 }
 
 fn template(model: &Model) -> Result<ChatTemplate, ember::Error> {
-    let source = model.chat_template().ok_or_else(|| ember::Error::Template("the model has no chat template".into()))?;
+    let source = model
+        .chat_template()
+        .ok_or_else(|| ember::Error::Template("the model has no chat template".into()))?;
     let tok = model.tokenizer();
-    let text = |id: Option<u32>| id.and_then(|id| tok.token_text(id)).unwrap_or("").to_owned();
+    let text = |id: Option<u32>| {
+        id.and_then(|id| tok.token_text(id))
+            .unwrap_or("")
+            .to_owned()
+    };
     ChatTemplate::new(source, &text(tok.bos()), &text(tok.eos()))
 }
 
 fn run(a: RunArgs) -> CliResult {
     let mut prompt = match (&a.prompt, &a.file) {
         (Some(p), _) => p.clone(),
-        (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?,
+        (None, Some(f)) => {
+            std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?
+        }
         (None, None) => return Err("give a prompt with -p TEXT or -f FILE".into()),
     };
     let (model, mut session) = load(&a.model)?;
@@ -189,7 +213,12 @@ fn run(a: RunArgs) -> CliResult {
     // A chat-templated prompt already carries its BOS (if the template adds one).
     let ids = tok.encode(&prompt, !a.chat_template, true)?;
     let mut sampler = Sampler::new(a.sampling.params(), tok.n_vocab())?;
-    let params = GenerateParams { max_tokens: a.n_predict, stop: a.stop.clone(), ignore_eos: a.ignore_eos };
+    let params = GenerateParams {
+        max_tokens: a.n_predict,
+        stop: a.stop.clone(),
+        ignore_eos: a.ignore_eos,
+        abort: None,
+    };
     let stdout = std::io::stdout();
     if !a.json {
         print!("{prompt}");
@@ -247,9 +276,15 @@ fn chat(a: ChatArgs) -> CliResult {
     }
     // The text whose tokens are in the KV cache: each turn only evaluates what is new.
     let mut cached_text = String::new();
-    let params = GenerateParams { max_tokens: a.n_predict, ..Default::default() };
+    let params = GenerateParams {
+        max_tokens: a.n_predict,
+        ..Default::default()
+    };
     let stdin = std::io::stdin();
-    eprintln!("[ember] chatting with {} — empty line or Ctrl-D to quit", model.name().unwrap_or("the model"));
+    eprintln!(
+        "[ember] chatting with {} — empty line or Ctrl-D to quit",
+        model.name().unwrap_or("the model")
+    );
     loop {
         eprint!("> ");
         let mut line = String::new();
@@ -286,13 +321,19 @@ fn info(a: InfoArgs) -> CliResult {
     let map = unsafe { memmap2::Mmap::map(&bytes) }?;
     let gguf = ember_quant::gguf::Gguf::parse(&map)?;
     let model = Model::load(&a.file, &LoadParams::default())?;
-    let ctx = if a.ctx == 0 { model.n_ctx_train() } else { a.ctx };
+    let ctx = if a.ctx == 0 {
+        model.n_ctx_train()
+    } else {
+        a.ctx
+    };
     let kv_bytes = model.arch().kv_bytes_per_token() as u64 * ctx as u64;
     let summary = |v: &ember_quant::gguf::Value| -> String {
         use ember_quant::gguf::Value;
         match v {
             Value::Array(items) => format!("[{} items]", items.len()),
-            Value::String(s) if s.len() > 80 => format!("{:?}… ({} bytes)", &s[..s.floor_char_boundary(60)], s.len()),
+            Value::String(s) if s.len() > 80 => {
+                format!("{:?}… ({} bytes)", &s[..s.floor_char_boundary(60)], s.len())
+            }
             other => format!("{other:?}"),
         }
     };
@@ -302,8 +343,11 @@ fn info(a: InfoArgs) -> CliResult {
             .iter()
             .map(|t| serde_json::json!({"name": t.name, "type": t.ty.name(), "dims": t.dims, "bytes": t.size}))
             .collect();
-        let meta: serde_json::Map<String, serde_json::Value> =
-            gguf.metadata.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(summary(v)))).collect();
+        let meta: serde_json::Map<String, serde_json::Value> = gguf
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(summary(v))))
+            .collect();
         println!(
             "{}",
             serde_json::json!({
@@ -315,15 +359,29 @@ fn info(a: InfoArgs) -> CliResult {
         );
         return Ok(());
     }
-    println!("file: {} (GGUF v{}, {:.1} MiB)", a.file.display(), gguf.version, model.file_size() as f64 / 1048576.0);
+    println!(
+        "file: {} (GGUF v{}, {:.1} MiB)",
+        a.file.display(),
+        gguf.version,
+        model.file_size() as f64 / 1048576.0
+    );
     println!("metadata:");
     for (k, v) in &gguf.metadata {
         println!("  {k:<45} {}", summary(v));
     }
     println!("tensors:");
-    println!("  {:<32} {:<6} {:>20} {:>12}", "name", "type", "dims", "bytes");
+    println!(
+        "  {:<32} {:<6} {:>20} {:>12}",
+        "name", "type", "dims", "bytes"
+    );
     for t in &gguf.tensors {
-        println!("  {:<32} {:<6} {:>20} {:>12}", t.name, t.ty.name(), format!("{:?}", t.dims), t.size);
+        println!(
+            "  {:<32} {:<6} {:>20} {:>12}",
+            t.name,
+            t.ty.name(),
+            format!("{:?}", t.dims),
+            t.size
+        );
     }
     let c = &model.arch().config;
     println!(
@@ -336,7 +394,11 @@ fn info(a: InfoArgs) -> CliResult {
         c.n_ff,
         c.n_vocab
     );
-    println!("parameters: {} ({:.1} M)", model.n_params(), model.n_params() as f64 / 1e6);
+    println!(
+        "parameters: {} ({:.1} M)",
+        model.n_params(),
+        model.n_params() as f64 / 1e6
+    );
     println!(
         "memory at context {ctx}: weights {:.1} MiB (mapped) + KV cache {:.1} MiB (f16) = {:.1} MiB plus compute buffers",
         model.file_size() as f64 / 1048576.0,

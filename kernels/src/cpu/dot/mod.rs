@@ -5,7 +5,6 @@ pub(crate) mod scalar;
 mod x86;
 
 use crate::cpu::isa::Isa;
-use crate::cpu::quantize::act_type;
 use crate::KernelError;
 use ember_quant::GgmlType;
 
@@ -24,12 +23,21 @@ pub fn vec_dot(w_ty: GgmlType, w_row: &[u8], act_row: &[u8]) -> Result<f32, Kern
 
 /// [`vec_dot`] at a chosen instruction-set level (clamped to what the CPU supports); for
 /// tests and benchmarks.
-pub fn vec_dot_at(isa: Isa, w_ty: GgmlType, w_row: &[u8], act_row: &[u8]) -> Result<f32, KernelError> {
+pub fn vec_dot_at(
+    isa: Isa,
+    w_ty: GgmlType,
+    w_row: &[u8],
+    act_row: &[u8],
+) -> Result<f32, KernelError> {
     let f = dot_fn(isa.min(Isa::detected()), w_ty)?;
     let k = row_len(w_ty, w_row.len())?;
     let need = crate::act_row_bytes(w_ty, k)?;
     if act_row.len() != need {
-        return Err(KernelError::BufferSize { what: "activation row bytes", expected: need, got: act_row.len() });
+        return Err(KernelError::BufferSize {
+            what: "activation row bytes",
+            expected: need,
+            got: act_row.len(),
+        });
     }
     Ok(f(w_row, act_row))
 }
@@ -37,7 +45,7 @@ pub fn vec_dot_at(isa: Isa, w_ty: GgmlType, w_row: &[u8], act_row: &[u8]) -> Res
 /// Elements in a weight row of `bytes` bytes.
 pub(crate) fn row_len(w_ty: GgmlType, bytes: usize) -> Result<usize, KernelError> {
     let bb = w_ty.block_bytes();
-    if bytes % bb != 0 {
+    if !bytes.is_multiple_of(bb) {
         return Err(KernelError::BufferSize {
             what: "weight row bytes (multiple of block size)",
             expected: bytes / bb * bb,
@@ -70,7 +78,12 @@ pub(crate) fn dot_fn(isa: Isa, w_ty: GgmlType) -> Result<DotFn, KernelError> {
         Q4_K => scalar::q4_k,
         Q5_K => scalar::q5_k,
         Q6_K => scalar::q6_k,
-        Q8_1 | Q8_K => return Err(KernelError::UnsupportedType { ty: w_ty, role: "weight" }),
+        Q8_1 | Q8_K => {
+            return Err(KernelError::UnsupportedType {
+                ty: w_ty,
+                role: "weight",
+            })
+        }
     })
 }
 

@@ -18,26 +18,39 @@ fn bf16(bits: u16) -> f32 {
 }
 
 fn f32s(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
-    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
 }
 
 fn u16s(bytes: &[u8]) -> impl Iterator<Item = u16> + '_ {
-    bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]))
+    bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
 }
 
 /// F32 × F32; products in f32, summed in f64 (ggml's `ggml_float`).
 pub(crate) fn f32(w: &[u8], a: &[u8]) -> f32 {
-    f32s(w).zip(f32s(a)).map(|(x, y)| (x * y) as f64).sum::<f64>() as f32
+    f32s(w)
+        .zip(f32s(a))
+        .map(|(x, y)| (x * y) as f64)
+        .sum::<f64>() as f32
 }
 
 /// F16 × F16; products in f32, summed in f64.
 pub(crate) fn f16(w: &[u8], a: &[u8]) -> f32 {
-    u16s(w).zip(u16s(a)).map(|(x, y)| (h(x) * h(y)) as f64).sum::<f64>() as f32
+    u16s(w)
+        .zip(u16s(a))
+        .map(|(x, y)| (h(x) * h(y)) as f64)
+        .sum::<f64>() as f32
 }
 
 /// BF16 × BF16; products in f32, summed in f64.
 pub(crate) fn bf16_dot(w: &[u8], a: &[u8]) -> f32 {
-    u16s(w).zip(u16s(a)).map(|(x, y)| (bf16(x) * bf16(y)) as f64).sum::<f64>() as f32
+    u16s(w)
+        .zip(u16s(a))
+        .map(|(x, y)| (bf16(x) * bf16(y)) as f64)
+        .sum::<f64>() as f32
 }
 
 pub(crate) fn q4_0(w: &[u8], a: &[u8]) -> f32 {
@@ -107,7 +120,11 @@ pub(crate) fn q5_1(w: &[u8], a: &[u8]) -> f32 {
 pub(crate) fn q8_0(w: &[u8], a: &[u8]) -> f32 {
     let mut sumf = 0.0f32;
     for (x, y) in blocks::<BlockQ8_0>(w).zip(blocks::<BlockQ8_0>(a)) {
-        let sumi: i32 = x.qs.iter().zip(y.qs.iter()).map(|(&p, &q)| p as i32 * q as i32).sum();
+        let sumi: i32 =
+            x.qs.iter()
+                .zip(y.qs.iter())
+                .map(|(&p, &q)| p as i32 * q as i32)
+                .sum();
         sumf += sumi as f32 * (h(x.d) * h(y.d));
     }
     sumf
@@ -117,7 +134,9 @@ pub(crate) fn q2_k(w: &[u8], a: &[u8]) -> f32 {
     let mut sumf = 0.0f32;
     for (x, y) in blocks::<BlockQ2K>(w).zip(blocks::<BlockQ8K>(a)) {
         let sc = &x.scales;
-        let summs: i32 = (0..16).map(|j| y.bsums[j] as i32 * (sc[j] >> 4) as i32).sum();
+        let summs: i32 = (0..16)
+            .map(|j| y.bsums[j] as i32 * (sc[j] >> 4) as i32)
+            .sum();
         let dall = y.d * h(x.d);
         let dmin = y.d * h(x.dmin);
         let mut isum = 0i32;
@@ -149,7 +168,8 @@ pub(crate) fn q2_k(w: &[u8], a: &[u8]) -> f32 {
 fn q3_k_scales(packed: &[u8; 12]) -> [i8; 16] {
     const KMASK1: u32 = 0x0303_0303;
     const KMASK2: u32 = 0x0f0f_0f0f;
-    let rd = |i: usize| u32::from_le_bytes([packed[i], packed[i + 1], packed[i + 2], packed[i + 3]]);
+    let rd =
+        |i: usize| u32::from_le_bytes([packed[i], packed[i + 1], packed[i + 2], packed[i + 3]]);
     let (a0, a1, tmp) = (rd(0), rd(4), rd(8));
     let aux = [
         (a0 & KMASK2) | ((tmp & KMASK1) << 4),
@@ -208,7 +228,12 @@ pub(crate) fn k4_scales_mins(packed: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
 /// Integer part shared by Q4_K/Q5_K/Q6_K-style kernels: 8 lane sums of `scale * q8 * q`,
 /// with one scale per group of `group` quants, in ggml's lane order.
 #[inline(always)]
-fn lane_sums(aux8: &[i8; QK_K], y: &BlockQ8K, group: usize, scale: impl Fn(usize) -> i32) -> [i32; 8] {
+fn lane_sums(
+    aux8: &[i8; QK_K],
+    y: &BlockQ8K,
+    group: usize,
+    scale: impl Fn(usize) -> i32,
+) -> [i32; 8] {
     let mut aux32 = [0i32; 8];
     for g in 0..QK_K / group {
         let sc = scale(g);
@@ -237,7 +262,9 @@ pub(crate) fn q4_k(w: &[u8], a: &[u8]) -> f32 {
             }
         }
         let (scales, mins) = k4_scales_mins(&x.scales);
-        let sumi: i32 = (0..QK_K / 16).map(|j| y.bsums[j] as i32 * mins[j / 2] as i32).sum();
+        let sumi: i32 = (0..QK_K / 16)
+            .map(|j| y.bsums[j] as i32 * mins[j / 2] as i32)
+            .sum();
         let aux32 = lane_sums(&aux8, &y, 32, |g| scales[g] as i32);
         let d = h(x.d) * y.d;
         for l in 0..8 {
@@ -269,7 +296,9 @@ pub(crate) fn q5_k(w: &[u8], a: &[u8]) -> f32 {
             m = m.wrapping_shl(1);
         }
         let (scales, mins) = k4_scales_mins(&x.scales);
-        let sumi: i32 = (0..QK_K / 16).map(|j| y.bsums[j] as i32 * mins[j / 2] as i32).sum();
+        let sumi: i32 = (0..QK_K / 16)
+            .map(|j| y.bsums[j] as i32 * mins[j / 2] as i32)
+            .sum();
         let aux32 = lane_sums(&aux8, &y, 32, |g| scales[g] as i32);
         let d = h(x.d) * y.d;
         for l in 0..8 {

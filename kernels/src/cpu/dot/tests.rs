@@ -8,12 +8,15 @@
 //! far below 1e-4 * M; a real bug (wrong nibble, scale or block) is of order M.
 
 use super::*;
+use crate::cpu::quantize::act_type;
 use crate::cpu::quantize::{act_row_bytes, quantize_row};
 use crate::cpu::testutil::{dequantize, random_weights, Rng};
 use ember_quant::blocks::{f16_to_f32, BlockQ4_1, BlockQ5_1, BlockQ8_1};
 use GgmlType::*;
 
-const WEIGHT_TYPES: [GgmlType; 13] = [F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K];
+const WEIGHT_TYPES: [GgmlType; 13] = [
+    F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+];
 
 fn lengths(ty: GgmlType) -> &'static [usize] {
     match ty.block_len() {
@@ -67,7 +70,10 @@ fn scalar_dots_match_dequantized_reference() {
                 let (want, mag) = reference(ty, &w, &a);
                 // Scalar error: a few f32 roundings per block (f16 products, f32 block sums).
                 let tol = 1e-5 * mag + 1e-6;
-                assert!((got - want).abs() <= tol, "{ty} k={k}: got {got}, want {want}, tol {tol}");
+                assert!(
+                    (got - want).abs() <= tol,
+                    "{ty} k={k}: got {got}, want {want}, tol {tol}"
+                );
             }
         }
     }
@@ -76,16 +82,28 @@ fn scalar_dots_match_dequantized_reference() {
 #[test]
 fn vec_dot_rejects_mismatched_rows() {
     let w = vec![0u8; 18 * 2];
-    assert!(matches!(vec_dot(Q4_0, &w, &[0u8; 34]), Err(KernelError::BufferSize { .. })));
-    assert!(matches!(vec_dot(Q4_0, &w[..20], &[0u8; 34]), Err(KernelError::BufferSize { .. })));
-    assert!(matches!(vec_dot(Q8_K, &w, &w), Err(KernelError::UnsupportedType { .. })));
+    assert!(matches!(
+        vec_dot(Q4_0, &w, &[0u8; 34]),
+        Err(KernelError::BufferSize { .. })
+    ));
+    assert!(matches!(
+        vec_dot(Q4_0, &w[..20], &[0u8; 34]),
+        Err(KernelError::BufferSize { .. })
+    ));
+    assert!(matches!(
+        vec_dot(Q8_K, &w, &w),
+        Err(KernelError::UnsupportedType { .. })
+    ));
     assert_eq!(vec_dot(Q4_0, &w, &[0u8; 68]), Ok(0.0));
 }
 
 /// Compare `ty` at `isa` with the scalar twin; skipped (passes) only where the CPU lacks `isa`.
 fn simd_matches_scalar(ty: GgmlType, isa: Isa) {
     if isa > Isa::detected() {
-        eprintln!("skipping {ty} at {isa}: CPU supports only {}", Isa::detected());
+        eprintln!(
+            "skipping {ty} at {isa}: CPU supports only {}",
+            Isa::detected()
+        );
         return;
     }
     let mut rng = Rng::new(ty.id() as u64 * 31 + isa as u64);
@@ -96,7 +114,10 @@ fn simd_matches_scalar(ty: GgmlType, isa: Isa) {
             let v = vec_dot_at(isa, ty, &w, &a).unwrap() as f64;
             let (_, mag) = reference(ty, &w, &a);
             let tol = 1e-4 * mag + 1e-6;
-            assert!((s - v).abs() <= tol, "{ty} {isa} k={k}: scalar {s}, simd {v}, tol {tol}");
+            assert!(
+                (s - v).abs() <= tol,
+                "{ty} {isa} k={k}: scalar {s}, simd {v}, tol {tol}"
+            );
         }
     }
 }
