@@ -8,6 +8,7 @@
 //! per-token loop allocates nothing.
 
 pub mod arch;
+pub mod bench;
 pub mod chat;
 mod error;
 pub mod generate;

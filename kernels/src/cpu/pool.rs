@@ -111,6 +111,9 @@ impl ThreadPool {
     /// Run `f(i, n)` once for every `i` in `0..n` (`n = self.n_threads()`), index 0 on the
     /// calling thread, and return when all have finished. No heap allocation.
     ///
+    /// `i` is a work-partition index, not a thread identity: use it to split work (e.g. rows
+    /// `len*i/n .. len*(i+1)/n`), not to pick unsynchronised per-thread state.
+    ///
     /// If another `run` on this pool is in progress (from another thread, or nested inside
     /// `f`), this call runs all indices serially on the calling thread instead of waiting, so
     /// the pool can never deadlock. If `f` panics on any thread, `run` panics after every

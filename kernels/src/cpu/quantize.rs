@@ -461,6 +461,76 @@ mod tests {
     }
 
     #[test]
+    fn q8_k_is_byte_identical_to_ember_quant_reference() {
+        let mut rng = Rng::new(21);
+        for isa in Isa::available() {
+            for scale in [1.0f32, 1e-4, 300.0] {
+                let x = rng.vec_f32(1024, scale);
+                let mut ours = vec![0u8; 4 * 292];
+                quantize_row(isa, GgmlType::Q8_K, &x, &mut ours);
+                let mut blocks = vec![
+                    BlockQ8K {
+                        d: 0.0,
+                        qs: [0; QK_K],
+                        bsums: [0; 16]
+                    };
+                    4
+                ];
+                ember_quant::quantize::quantize_row_q8_k(&x, &mut blocks).unwrap();
+                let mut theirs = vec![0u8; 4 * 292];
+                for (o, b) in theirs.chunks_exact_mut(292).zip(&blocks) {
+                    write_block(o, b);
+                }
+                assert_eq!(ours, theirs, "{isa} scale={scale}");
+            }
+        }
+    }
+
+    /// ggml's reference Q8_0/Q8_1 (`roundf(x * (1/d))`, in ember-quant) and llama.cpp's x86
+    /// path (`round_even(x * (127/amax))`, here) agree on `d` and on every quant except where
+    /// `x * 127/amax` sits within float noise of a half-integer; there they differ by one.
+    #[test]
+    fn q8_0_and_q8_1_differ_from_ggml_reference_only_at_rounding_ties() {
+        let mut rng = Rng::new(22);
+        let x = rng.vec_f32(32 * 64, 3.0);
+        let mut ours = vec![0u8; 64 * 34];
+        quantize_activations(GgmlType::Q8_0, &x, &mut ours).unwrap();
+        let mut theirs = vec![BlockQ8_0 { d: 0, qs: [0; QK] }; 64];
+        ember_quant::quantize::quantize_row_q8_0(&x, &mut theirs).unwrap();
+        let mut ours1 = vec![0u8; 64 * 36];
+        quantize_activations(GgmlType::Q8_1, &x, &mut ours1).unwrap();
+        let mut theirs1 = vec![
+            BlockQ8_1 {
+                d: 0,
+                s: 0,
+                qs: [0; QK]
+            };
+            64
+        ];
+        ember_quant::quantize::quantize_row_q8_1(&x, &mut theirs1).unwrap();
+        for (b, (xb, t)) in x.chunks_exact(QK).zip(&theirs).enumerate() {
+            let o = &ours[b * 34..(b + 1) * 34];
+            assert_eq!(u16::from_le_bytes([o[0], o[1]]), t.d);
+            assert_eq!(&ours1[b * 36..b * 36 + 2], &o[..2]);
+            let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            for j in 0..QK {
+                let (q, r, q1) = (
+                    o[2 + j] as i8 as i32,
+                    t.qs[j] as i32,
+                    ours1[b * 36 + 4 + j] as i8 as i32,
+                );
+                assert_eq!(q, q1, "Q8_0 and Q8_1 quants agree");
+                let v = xb[j] as f64 * 127.0 / amax as f64;
+                if (v - v.trunc()).abs() - 0.5 > 1e-4 || (v - v.trunc()).abs() < 0.5 - 1e-4 {
+                    assert_eq!(q, r, "block {b} elem {j}: x*id = {v}");
+                } else {
+                    assert!((q - r).abs() <= 1, "block {b} elem {j}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn quantize_rejects_bad_sizes_and_types() {
         let x = vec![0.5f32; 64];
         let mut out = vec![0u8; 10];

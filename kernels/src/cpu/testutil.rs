@@ -310,4 +310,24 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn dequantizers_agree_with_ember_quant() {
+        let mut rng = Rng::new(9);
+        for ty in [
+            F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+        ] {
+            let bytes = random_weights(&mut rng, ty, 512, 1);
+            let theirs = ember_quant::dequant::dequantize_to_vec(ty, &bytes).unwrap();
+            let ours = dequantize(ty, &bytes);
+            assert_eq!(ours.len(), theirs.len());
+            for (j, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+                let b = *b as f64;
+                assert!(
+                    (a - b).abs() <= 1e-5 * b.abs().max(1e-3),
+                    "{ty}[{j}]: {a} vs ember-quant {b}"
+                );
+            }
+        }
+    }
 }

@@ -59,7 +59,7 @@ fn piece_of(vocab: &Vocab, id: u32, cpts: &mut Vec<u32>, out: &mut Vec<u8>) {
                 // "▁" (U+2581) stands for a space.
                 let mut rest = text;
                 while let Some(p) = rest.find('▁') {
-                    out.extend_from_slice(rest[..p].as_bytes());
+                    out.extend_from_slice(&rest.as_bytes()[..p]);
                     out.push(b' ');
                     rest = &rest[p + '▁'.len_utf8()..];
                 }
@@ -137,9 +137,10 @@ pub(crate) fn clean_spaces(text: &mut Vec<u8>) {
             let x1 = text[i + 1];
             if x1 == b's' || x1 == b'm' {
                 total -= 1;
-            } else if x1 != b't' && x1 != b'd' && i + 2 < total3 {
+            } else if i + 2 < total3 {
+                // " 't", " 'd" and " 'll" keep their space.
                 let x2 = text[i + 2];
-                if (x1 == b'r' && x2 == b'e') || (x1 == b'v' && x2 == b'e') {
+                if matches!(x1, b'r' | b'v') && x2 == b'e' {
                     total -= 1;
                 }
             }

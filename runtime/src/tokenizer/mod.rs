@@ -37,8 +37,8 @@ use spm::{Spm, SpmScratch};
 use vocab::{Defaults, Vocab};
 
 enum Model {
-    Spm(Spm),
-    Bpe(Bpe),
+    Spm(Box<Spm>),
+    Bpe(Box<Bpe>),
 }
 
 /// A loaded tokenizer. Immutable and `Sync`: share one across threads.
@@ -81,7 +81,12 @@ impl Tokenizer {
                 };
                 let vocab = Vocab::build(data, TokenizerKind::Spm, defaults)?;
                 let spm = Spm::new(&vocab);
-                Ok(Self::assemble(vocab, Model::Spm(spm), None, false))
+                Ok(Self::assemble(
+                    vocab,
+                    Model::Spm(Box::new(spm)),
+                    None,
+                    false,
+                ))
             }
             "gpt2" => {
                 let pre_name = data.pre.clone().unwrap_or_default();
@@ -102,7 +107,7 @@ impl Tokenizer {
                 let bpe = Bpe::new(&vocab, merges, pre);
                 Ok(Self::assemble(
                     vocab,
-                    Model::Bpe(bpe),
+                    Model::Bpe(Box::new(bpe)),
                     Some(pre_name),
                     pre.clean_spaces,
                 ))

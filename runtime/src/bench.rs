@@ -1,0 +1,161 @@
+//! llama-bench style measurements: prompt processing (pp) and token generation (tg) speed, time
+//! to first token, load time and peak RSS, on random tokens (speed does not depend on the text).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::{LoadParams, Model, Result, Session, SessionParams};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchParams {
+    /// Prompt length of the pp test (0 skips it).
+    pub n_prompt: usize,
+    /// Tokens generated in the tg test (0 skips it).
+    pub n_gen: usize,
+    /// Thread counts to try.
+    pub threads: Vec<usize>,
+    /// Repetitions per test (after one warm-up run).
+    pub repetitions: usize,
+    pub n_batch: usize,
+    /// Prompt length for the time-to-first-token measurement (0 skips it).
+    pub ttft_prompt: usize,
+}
+
+/// One row of the results table.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchResult {
+    pub model: String,
+    pub file_bytes: u64,
+    pub n_params: u64,
+    pub threads: usize,
+    /// `pp512`, `tg128` or `ttft128` (the last in milliseconds, not tokens/s).
+    pub test: String,
+    pub mean: f64,
+    pub stddev: f64,
+    pub samples: Vec<f64>,
+}
+
+/// Model-level facts measured once per model.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelStats {
+    pub model: String,
+    pub load_ms: f64,
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// Deterministic pseudo-random token ids in `1..n_vocab`.
+fn random_tokens(n: usize, n_vocab: usize, seed: u64) -> Vec<u32> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (1 + x % (n_vocab as u64 - 1)) as u32
+        })
+        .collect()
+}
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+/// Run every test of `params` on the model at `path`.
+pub fn bench_model(
+    path: &std::path::Path,
+    params: &BenchParams,
+) -> Result<(ModelStats, Vec<BenchResult>)> {
+    let model = Arc::new(Model::load(path, &LoadParams::default())?);
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let n_vocab = model.tokenizer().n_vocab();
+    let n_ctx = params
+        .n_prompt
+        .max(params.n_gen)
+        .max(params.ttft_prompt + 1)
+        .max(16);
+    let mut results = Vec::new();
+    let row = |test: String, threads: usize, samples: Vec<f64>| {
+        let (mean, stddev) = mean_sd(&samples);
+        BenchResult {
+            model: name.clone(),
+            file_bytes: model.file_size(),
+            n_params: model.n_params(),
+            threads,
+            test,
+            mean,
+            stddev,
+            samples,
+        }
+    };
+    for &threads in &params.threads {
+        let sp = SessionParams {
+            n_ctx,
+            n_batch: params.n_batch,
+            n_threads: threads,
+            logits_all: false,
+        };
+        let mut session = Session::new(model.clone(), &sp)?;
+        if params.n_prompt > 0 {
+            let tokens = random_tokens(params.n_prompt, n_vocab, 1);
+            let mut samples = Vec::new();
+            for rep in 0..=params.repetitions {
+                session.reset();
+                let t = Instant::now();
+                session.eval(&tokens)?;
+                if rep > 0 {
+                    samples.push(params.n_prompt as f64 / t.elapsed().as_secs_f64());
+                }
+            }
+            results.push(row(format!("pp{}", params.n_prompt), threads, samples));
+        }
+        if params.n_gen > 0 {
+            let tokens = random_tokens(params.n_gen, n_vocab, 2);
+            let mut samples = Vec::new();
+            for rep in 0..=params.repetitions {
+                session.reset();
+                let t = Instant::now();
+                for &tok in &tokens {
+                    session.eval(&[tok])?;
+                }
+                if rep > 0 {
+                    samples.push(params.n_gen as f64 / t.elapsed().as_secs_f64());
+                }
+            }
+            results.push(row(format!("tg{}", params.n_gen), threads, samples));
+        }
+        if params.ttft_prompt > 0 {
+            let tokens = random_tokens(params.ttft_prompt, n_vocab, 3);
+            let mut sampler = crate::Sampler::new(crate::SamplerParams::greedy(), n_vocab)?;
+            let mut samples = Vec::new();
+            for rep in 0..=params.repetitions {
+                session.reset();
+                let t = Instant::now();
+                let logits = session.eval(&tokens)?;
+                std::hint::black_box(sampler.sample(logits));
+                if rep > 0 {
+                    samples.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+            results.push(row(format!("ttft{}", params.ttft_prompt), threads, samples));
+        }
+    }
+    let stats = ModelStats {
+        model: name,
+        load_ms: model.load_time().as_secs_f64() * 1e3,
+        peak_rss_bytes: crate::rss::peak_rss_bytes(),
+    };
+    Ok((stats, results))
+}
