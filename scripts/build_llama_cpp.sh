@@ -39,12 +39,14 @@ fi
 command -v cmake >/dev/null && command -v ninja >/dev/null || pip install --quiet cmake ninja
 
 # -march=native may switch on AMX, whose tiles fault under some hypervisors even though cpuid lists
-# them ("Illegal instruction" in ggml_backend_amx_mul_mat); the AVX-512/AVX2 kernels are used instead.
+# them ("Illegal instruction" in ggml_backend_amx_mul_mat), and AVX512-FP16, with which ggml does some
+# batched F16 arithmetic in half precision (logprobs ~0.15 nats off a float64 reference on SmolLM2);
+# the AVX-512/AVX2 kernels with F32 accumulation are used instead.
 # -ffp-contract=off keeps scalar float code (e.g. the reference quantizers behind llama-quantize)
 # free of FMA contraction, so quantized files are bit-identical across CPUs.
 flags="-ffp-contract=off"
 if [ "$(uname -m)" = x86_64 ]; then
-  flags="$flags -mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  flags="$flags -mno-amx-tile -mno-amx-int8 -mno-amx-bf16 -mno-avx512fp16"
 fi
 
 # The sdist has no .git, so pin the build number/commit to the sdist version for the version string.

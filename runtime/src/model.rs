@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use ember_quant::gguf::Gguf;
 
 use crate::arch::llama::Llama;
+use crate::arch::WeightData;
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 
@@ -128,6 +129,11 @@ impl Model {
         self.storage.bytes()
     }
 
+    /// Where the weights' bytes are, for the forward pass.
+    pub fn weight_data(&self) -> &dyn WeightData {
+        self
+    }
+
     pub fn arch(&self) -> &Llama {
         &self.arch
     }
@@ -173,6 +179,12 @@ impl Model {
 
 /// Read the whole file into 8-byte aligned memory (so blocks can be viewed in place), reporting
 /// progress from 0 to 0.9.
+impl WeightData for Model {
+    fn file(&self, _index: usize) -> &[u8] {
+        self.storage.bytes()
+    }
+}
+
 fn read_aligned(
     mut file: File,
     path: &Path,

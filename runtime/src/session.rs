@@ -143,7 +143,7 @@ impl Session {
         for batch in tokens.chunks(self.state.n_batch) {
             let pos = self.tokens.len();
             self.model.arch().forward(
-                self.model.data(),
+                self.model.weight_data(),
                 &self.pool,
                 &mut self.state,
                 batch,

@@ -48,6 +48,9 @@ int main(int argc, char ** argv) {
 
     llama_model_params mparams = llama_model_default_params();
     mparams.n_gpu_layers       = 0;
+    if (getenv("LLAMA_GOLDEN_NO_REPACK")) {  // diagnostics only: plain ggml kernels
+        mparams.use_extra_bufts = false;
+    }
     llama_model * model        = llama_model_load_from_file(argv[1], mparams);
     if (!model) {
         fprintf(stderr, "cannot load %s\n", argv[1]);
@@ -66,6 +69,9 @@ int main(int argc, char ** argv) {
     cparams.type_k               = GGML_TYPE_F16;
     cparams.type_v               = GGML_TYPE_F16;
     cparams.no_perf              = true;
+    if (getenv("LLAMA_GOLDEN_UBATCH")) {  // diagnostics only
+        cparams.n_ubatch = atoi(getenv("LLAMA_GOLDEN_UBATCH"));
+    }
     llama_context * ctx          = llama_init_from_model(model, cparams);
     if (!ctx) {
         fprintf(stderr, "cannot create context\n");

@@ -5,7 +5,7 @@ use ember_kernels::ThreadPool;
 use ember_quant::gguf::Gguf;
 
 use super::ops::{self, Rope, RopeStyle};
-use super::tensor::{QTensor, Weights};
+use super::tensor::{QTensor, WeightData, Weights};
 use crate::shared_mut::SharedMut;
 use crate::{Error, Result};
 
@@ -363,7 +363,7 @@ impl Llama {
     /// their keys and values to the cache, and leave logits in `state.logits`. Allocates nothing.
     pub fn forward(
         &self,
-        data: &[u8],
+        data: &dyn WeightData,
         pool: &ThreadPool,
         st: &mut State,
         tokens: &[u32],
@@ -613,7 +613,7 @@ impl Llama {
 
 fn matmul(
     pool: &ThreadPool,
-    data: &[u8],
+    data: &dyn WeightData,
     w: &QTensor,
     x: &[f32],
     n: usize,

@@ -4,4 +4,4 @@ pub mod llama;
 pub mod ops;
 mod tensor;
 
-pub use tensor::QTensor;
+pub use tensor::{QTensor, WeightData};

@@ -5,10 +5,25 @@ use ember_quant::GgmlType;
 
 use crate::{Error, Result};
 
+/// The bytes of the files a model's weights live in: one GGUF file, or the shards of a
+/// safetensors checkpoint. Tensors refer to a file by index.
+pub trait WeightData {
+    /// The whole of file `index` (index 0 for single-file models).
+    fn file(&self, index: usize) -> &[u8];
+}
+
+impl WeightData for &[u8] {
+    fn file(&self, _index: usize) -> &[u8] {
+        self
+    }
+}
+
 /// A weight tensor in its on-disk block layout: where its bytes are in the file, and what they are.
 #[derive(Clone, Debug)]
 pub struct QTensor {
     pub name: String,
+    /// Which file of the model's [`WeightData`] holds it.
+    pub file: usize,
     pub ty: GgmlType,
     /// ggml order: `dims[0]` is the row length (contiguous), `dims[1]` the number of rows.
     pub dims: Vec<u64>,
@@ -26,6 +41,7 @@ impl QTensor {
         };
         Ok(QTensor {
             name: t.name.clone(),
+            file: 0,
             ty: t.ty,
             dims: t.dims.clone(),
             offset: conv(t.offset)?,
@@ -33,10 +49,10 @@ impl QTensor {
         })
     }
 
-    /// The tensor's bytes inside `data` (the whole model file).
-    pub fn bytes<'a>(&self, data: &'a [u8]) -> &'a [u8] {
-        // Ranges were bounds-checked against the file by the GGUF parser.
-        &data[self.offset..self.offset + self.len]
+    /// The tensor's bytes inside the model's files.
+    pub fn bytes<'a>(&self, data: &'a dyn WeightData) -> &'a [u8] {
+        // Ranges were bounds-checked against the file by the parser.
+        &data.file(self.file)[self.offset..self.offset + self.len]
     }
 
     /// Row length (elements).
@@ -55,7 +71,7 @@ impl QTensor {
     }
 
     /// The tensor as f32 values; only for F32 tensors (norm weights, biases).
-    pub fn f32s<'a>(&self, data: &'a [u8]) -> &'a [f32] {
+    pub fn f32s<'a>(&self, data: &'a dyn WeightData) -> &'a [f32] {
         let bytes = self.bytes(data);
         // SAFETY: every bit pattern is a valid f32; `align_to` only returns the aligned middle
         // part, and load-time validation (`Weights::f32_vector`) guaranteed that the prefix and

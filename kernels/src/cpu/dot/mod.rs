@@ -13,7 +13,7 @@ use ember_quant::GgmlType;
 pub(crate) type DotFn = fn(&[u8], &[u8]) -> f32;
 
 /// Dot product of one weight row (`w_ty` blocks) with one activation row already converted by
-/// [`quantize_activations`](crate::quantize_activations) to [`act_type`]`(w_ty)`.
+/// [`quantize_activations`](crate::quantize_activations) to [`act_type`](crate::act_type)`(w_ty)`.
 ///
 /// The row length `k` is implied by `w_row.len()`; `act_row` must be
 /// [`act_row_bytes`](crate::act_row_bytes)`(w_ty, k)` bytes.

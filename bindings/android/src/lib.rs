@@ -1,0 +1,1 @@
+//! JNI bindings (work in progress).
