@@ -91,6 +91,7 @@ fn check_golden(name: &str) {
     };
     let mut failures = Vec::new();
     let mut worst: f64 = 0.0;
+    let (mut worst_p, mut sum_abs, mut count) = (0.0f64, 0.0f64, 0usize);
     for case in golden["cases"].as_array().unwrap() {
         let case_name = case["name"].as_str().unwrap();
         let prompt = ids(&case["prompt_tokens"]);
@@ -99,6 +100,7 @@ fn check_golden(name: &str) {
         let mut session = Session::new(model.clone(), &params).unwrap();
         session.eval(&prompt).unwrap();
         let mut diverged = None;
+        let mut dump = Vec::new();
         for (step, &ref_id) in reference.iter().enumerate() {
             let logits = session.logits();
             let cands: Vec<(u32, f64)> = top[step]
@@ -109,7 +111,11 @@ fn check_golden(name: &str) {
                 .collect();
             for &(id, lp) in &cands {
                 let ours = log_softmax_at(logits, id as usize) as f64;
+                dump.push(ours);
                 worst = worst.max((ours - lp).abs());
+                worst_p = worst_p.max((ours.exp() - lp.exp()).abs());
+                sum_abs += (ours - lp).abs();
+                count += 1;
                 if (ours - lp).abs() > LOGPROB_TOL {
                     failures.push(format!("{case_name} step {step}: token {id} logprob {ours:.4} vs llama.cpp {lp:.4}"));
                 }
@@ -151,7 +157,7 @@ fn check_golden(name: &str) {
             diverged.unwrap_or(reference.len())
         );
     }
-    eprintln!("{name}: worst log-prob difference {worst:.4} nats (tolerance {LOGPROB_TOL})");
+    eprintln!("{name}: worst log-prob difference {worst:.4} nats (tolerance {LOGPROB_TOL}), mean {:.4}, worst prob diff {worst_p:.4}", sum_abs / count as f64);
     assert!(
         failures.is_empty(),
         "{name}: {} mismatches:\n{}",

@@ -39,7 +39,9 @@ mod error;
 
 pub use cpu::dot::{vec_dot, vec_dot_at};
 pub use cpu::isa::Isa;
-pub use cpu::matmul::{matmul, matmul_at, matmul_scratch_bytes};
+pub use cpu::matmul::{
+    matmul, matmul_at, matmul_many, matmul_many_at, matmul_scratch_bytes, MatOut, MAX_GROUP,
+};
 pub use cpu::pool::ThreadPool;
 pub use cpu::quantize::{act_row_bytes, act_type, quantize_activations};
 pub use cpu::vecops::{axpy_f16, axpy_f32, dot_f16, dot_f32, f16_to_f32_slice, f32_to_f16_slice};

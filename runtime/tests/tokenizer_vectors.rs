@@ -145,6 +145,9 @@ vocab_test!(refact_vectors_match_llama_cpp, "refact");
 vocab_test!(command_r_vectors_match_llama_cpp, "command-r");
 vocab_test!(falcon_vectors_match_llama_cpp, "falcon");
 vocab_test!(mpt_vectors_match_llama_cpp, "mpt");
+vocab_test!(deepseek_coder_vectors_match_llama_cpp, "deepseek-coder");
+vocab_test!(deepseek_llm_vectors_match_llama_cpp, "deepseek-llm");
+vocab_test!(gemma_4_vectors_match_llama_cpp, "gemma-4");
 
 /// Vocabularies without byte-altering normalization decode back to their input.
 fn assert_round_trips(name: &str) {
@@ -406,4 +409,187 @@ fn encoding_a_long_prompt_is_fast() {
         "encoding {} tokens took {per:?}",
         ids.len()
     );
+}
+
+/// A GGUF metadata value for [`gguf_bytes`].
+enum Kv<'a> {
+    Str(&'a str),
+    U32(u32),
+    Bool(bool),
+    Strs(&'a [&'a str]),
+    F32s(&'a [f32]),
+    I32s(&'a [i32]),
+}
+
+/// A minimal GGUF v3 file with metadata only.
+fn gguf_bytes(kvs: &[(&str, Kv)]) -> Vec<u8> {
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    let mut out = b"GGUF".to_vec();
+    out.extend_from_slice(&3u32.to_le_bytes());
+    out.extend_from_slice(&0u64.to_le_bytes());
+    out.extend_from_slice(&(kvs.len() as u64).to_le_bytes());
+    for (key, value) in kvs {
+        string(&mut out, key);
+        let array = |out: &mut Vec<u8>, elem: u32, n: usize| {
+            out.extend_from_slice(&9u32.to_le_bytes());
+            out.extend_from_slice(&elem.to_le_bytes());
+            out.extend_from_slice(&(n as u64).to_le_bytes());
+        };
+        match value {
+            Kv::Str(s) => {
+                out.extend_from_slice(&8u32.to_le_bytes());
+                string(&mut out, s);
+            }
+            Kv::U32(v) => {
+                out.extend_from_slice(&4u32.to_le_bytes());
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            Kv::Bool(b) => {
+                out.extend_from_slice(&7u32.to_le_bytes());
+                out.push(u8::from(*b));
+            }
+            Kv::Strs(a) => {
+                array(&mut out, 8, a.len());
+                for s in *a {
+                    string(&mut out, s);
+                }
+            }
+            Kv::F32s(a) => {
+                array(&mut out, 6, a.len());
+                for v in *a {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            Kv::I32s(a) => {
+                array(&mut out, 5, a.len());
+                for v in *a {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn malformed_vocab_metadata_gives_typed_errors() {
+    const TOKENS: &[&str] = &["<unk>", "<s>", "</s>", "▁a", "a"];
+    let load_kvs = |kvs: &[(&str, Kv)]| load(&gguf_bytes(kvs));
+    let model = ("tokenizer.ggml.model", Kv::Str("llama"));
+    let tokens = ("tokenizer.ggml.tokens", Kv::Strs(TOKENS));
+
+    // A well-formed SPM vocabulary loads and encodes.
+    let tok = load_kvs(&[
+        model,
+        tokens,
+        (
+            "tokenizer.ggml.scores",
+            Kv::F32s(&[0.0, 0.0, 0.0, -1.0, -2.0]),
+        ),
+        ("tokenizer.ggml.token_type", Kv::I32s(&[2, 3, 3, 1, 1])),
+        ("tokenizer.ggml.add_bos_token", Kv::Bool(true)),
+    ])
+    .expect("minimal SPM vocabulary");
+    assert_eq!(tok.encode("a", true, false).unwrap(), [1, 3]);
+
+    use TokenizerError as E;
+    let err = |kvs: &[(&str, Kv)]| load_kvs(kvs).expect_err("must be rejected");
+    assert_eq!(
+        err(&[("tokenizer.ggml.tokens", Kv::Strs(TOKENS))]),
+        E::MissingKey("tokenizer.ggml.model")
+    );
+    assert_eq!(
+        err(&[("tokenizer.ggml.model", Kv::Str("llama"))]),
+        E::MissingKey("tokenizer.ggml.tokens")
+    );
+    assert!(matches!(
+        err(&[
+            ("tokenizer.ggml.model", Kv::U32(1)),
+            ("tokenizer.ggml.tokens", Kv::Strs(TOKENS))
+        ]),
+        E::WrongType {
+            key: "tokenizer.ggml.model",
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(&[
+            ("tokenizer.ggml.model", Kv::Str("llama")),
+            ("tokenizer.ggml.tokens", Kv::F32s(&[1.0])),
+        ]),
+        E::WrongType {
+            key: "tokenizer.ggml.tokens",
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(&[
+            ("tokenizer.ggml.model", Kv::Str("llama")),
+            ("tokenizer.ggml.tokens", Kv::Strs(TOKENS)),
+            ("tokenizer.ggml.scores", Kv::F32s(&[0.0, 1.0])),
+        ]),
+        E::LengthMismatch {
+            key: "tokenizer.ggml.scores",
+            len: 2,
+            n_tokens: 5
+        }
+    ));
+    assert!(matches!(
+        err(&[
+            ("tokenizer.ggml.model", Kv::Str("llama")),
+            ("tokenizer.ggml.tokens", Kv::Strs(TOKENS)),
+            ("tokenizer.ggml.token_type", Kv::Strs(TOKENS)),
+        ]),
+        E::WrongType {
+            key: "tokenizer.ggml.token_type",
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(&[
+            ("tokenizer.ggml.model", Kv::Str("llama")),
+            ("tokenizer.ggml.tokens", Kv::Strs(&[]))
+        ]),
+        E::BadTokenCount(0)
+    ));
+    assert_eq!(
+        err(&[
+            ("tokenizer.ggml.model", Kv::Str("gpt2")),
+            ("tokenizer.ggml.tokens", Kv::Strs(TOKENS))
+        ]),
+        E::MissingKey("tokenizer.ggml.merges")
+    );
+    assert!(matches!(
+        err(&[
+            ("tokenizer.ggml.model", Kv::Str("gpt2")),
+            ("tokenizer.ggml.pre", Kv::Str("no-such-pre")),
+            ("tokenizer.ggml.tokens", Kv::Strs(TOKENS)),
+            ("tokenizer.ggml.merges", Kv::Strs(&["a b"])),
+        ]),
+        E::UnsupportedPreTokenizer(_)
+    ));
+    assert!(matches!(
+        err(&[
+            ("tokenizer.ggml.model", Kv::Str("bert")),
+            ("tokenizer.ggml.tokens", Kv::Strs(TOKENS))
+        ]),
+        E::UnsupportedModel(_)
+    ));
+    // add_bos requested without any BOS token: an error at encode time, not a panic.
+    let no_bos = load_kvs(&[
+        ("tokenizer.ggml.model", Kv::Str("gpt2")),
+        ("tokenizer.ggml.tokens", Kv::Strs(&["a", "b"])),
+        ("tokenizer.ggml.merges", Kv::Strs(&["a b"])),
+        ("tokenizer.ggml.add_bos_token", Kv::Bool(true)),
+    ])
+    .expect("loads");
+    assert_eq!(no_bos.bos(), None);
+    assert_eq!(
+        no_bos.encode("ab", true, false),
+        Err(E::MissingSpecialToken("BOS"))
+    );
+    assert_eq!(no_bos.encode("ab", false, false).unwrap(), [0, 1]);
 }

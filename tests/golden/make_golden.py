@@ -27,7 +27,9 @@ import sys
 import urllib.request
 
 import xllamacpp
+import numpy as np
 from gguf import GGUFReader
+from gguf.quants import dequantize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -220,6 +222,69 @@ class XServer:
         return choice["text"], choice["logprobs"]["content"]
 
 
+def float64_first_step(path, prompts):
+    """Log-softmax after each prompt from a plain float64 Llama forward pass over the weights as
+    dequantized by the gguf package (no activation quantization, no f16 KV cache): an independent
+    bound on how far the llama.cpp numbers are from exact arithmetic on the same weights."""
+    r = GGUFReader(path)
+    kv = {k: f.contents() for k, f in r.fields.items() if not k.startswith("tokenizer.")}
+    arch = kv["general.architecture"]
+    hidden, n_layer = kv[f"{arch}.embedding_length"], kv[f"{arch}.block_count"]
+    n_head, n_head_kv = kv[f"{arch}.attention.head_count"], kv[f"{arch}.attention.head_count_kv"]
+    eps, theta = kv[f"{arch}.attention.layer_norm_rms_epsilon"], kv.get(f"{arch}.rope.freq_base", 10000.0)
+    hd = hidden // n_head
+    tensors = {t.name: t for t in r.tensors}
+
+    def weight(name):
+        t = tensors[name]
+        return dequantize(t.data, t.tensor_type).reshape(-1, int(t.shape[0])).astype(np.float64)
+
+    def rms_norm(x, w):
+        return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w.reshape(-1)
+
+    inv_freq = theta ** (-np.arange(0, hd, 2) / hd)
+    if "rope_freqs.weight" in tensors:
+        inv_freq = inv_freq / weight("rope_freqs.weight").reshape(-1)
+
+    def rope(q):  # llama.cpp "normal" rope: rotate adjacent pairs
+        ang = np.arange(q.shape[0])[:, None, None] * inv_freq[None, None, :]
+        a, b = q[..., 0::2], q[..., 1::2]
+        out = np.empty_like(q)
+        out[..., 0::2] = a * np.cos(ang) - b * np.sin(ang)
+        out[..., 1::2] = a * np.sin(ang) + b * np.cos(ang)
+        return out
+
+    emb = weight("token_embd.weight")
+    xs = [emb[ids] for ids in prompts]
+    del emb
+    for layer in range(n_layer):
+        w = {k: weight(f"blk.{layer}.{k}.weight") for k in
+             ("attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down")}
+        for c, x in enumerate(xs):
+            n = x.shape[0]
+            h = rms_norm(x, w["attn_norm"])
+            q = rope((h @ w["attn_q"].T).reshape(n, n_head, hd))
+            k = rope((h @ w["attn_k"].T).reshape(n, n_head_kv, hd))
+            v = (h @ w["attn_v"].T).reshape(n, n_head_kv, hd)
+            k = np.repeat(k, n_head // n_head_kv, axis=1)
+            v = np.repeat(v, n_head // n_head_kv, axis=1)
+            scores = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(hd) + np.triu(np.full((n, n), -np.inf), 1)
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores /= scores.sum(-1, keepdims=True)
+            x = x + np.einsum("hqk,khd->qhd", scores, v).reshape(n, hidden) @ w["attn_output"].T
+            h = rms_norm(x, w["ffn_norm"])
+            gate, up = h @ w["ffn_gate"].T, h @ w["ffn_up"].T
+            xs[c] = x + (gate / (1.0 + np.exp(-gate)) * up) @ w["ffn_down"].T
+    out = weight("output.weight" if "output.weight" in tensors else "token_embd.weight")
+    norm = weight("output_norm.weight")
+    result = []
+    for x in xs:
+        logits = out @ rms_norm(x[-1], norm)
+        logits -= logits.max()
+        result.append(logits - np.log(np.exp(logits).sum()))
+    return result
+
+
 def record(name, rel_path, cross_check):
     path = os.path.join(ROOT, rel_path)
     vocab = vocab_info(path)
@@ -269,6 +334,13 @@ def record(name, rel_path, cross_check):
         print(f"{name}/{case_name}: {len(ids)} prompt tokens -> {gen_text[:50]!r}"
               + (f" (xllamacpp agrees: {case['xllamacpp_same_text']})" if cross_check else ""), file=sys.stderr)
     driver.close()
+    exact = float64_first_step(path, [c["prompt_tokens"] for c in cases])
+    exact_diffs = []
+    for case, lp in zip(cases, exact):
+        d = max(abs(l - lp[t]) for t, l in case["top_logprobs"][0])
+        case["float64_step0_max_abs_diff"] = d
+        case["float64_step0_same_top1"] = int(np.argmax(lp)) == case["top_logprobs"][0][0][0]
+        exact_diffs.append(d)
     gaps.sort()
     xinfo = xllamacpp._version.get_versions()
     golden = {
@@ -311,6 +383,8 @@ def record(name, rel_path, cross_check):
             "top1_top2_gap_min": gaps[0],
             "n_steps": len(gaps),
             "xllamacpp_max_abs_logprob_diff": max(xdiffs) if xdiffs else None,
+            "float64_step0_max_abs_logprob_diff": max(exact_diffs),
+            "float64_step0_median_abs_logprob_diff": statistics.median(exact_diffs),
         },
         "cases": cases,
     }
@@ -320,7 +394,8 @@ def record(name, rel_path, cross_check):
         f.write("\n")
     st = golden["stats"]
     print(f"wrote {out_path}: top1-top2 gap median {st['top1_top2_gap_median']:.3f} p10 {st['top1_top2_gap_p10']:.3f} "
-          f"min {st['top1_top2_gap_min']:.5f}; xllamacpp max |dlogprob| {st['xllamacpp_max_abs_logprob_diff']}", file=sys.stderr)
+          f"min {st['top1_top2_gap_min']:.5f}; xllamacpp max |dlogprob| {st['xllamacpp_max_abs_logprob_diff']}; "
+          f"float64 step-0 max |dlogprob| {st['float64_step0_max_abs_logprob_diff']:.4f}", file=sys.stderr)
 
 
 def main():

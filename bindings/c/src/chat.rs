@@ -92,13 +92,13 @@ pub unsafe extern "C" fn ember_chat_template_from_model(
 /// Release a template. NULL is ignored.
 ///
 /// # Safety
-/// `template` is NULL or a pointer from `ember_chat_template_new`/`_from_model` not yet freed.
+/// `tmpl` is NULL or a pointer from `ember_chat_template_new`/`_from_model` not yet freed.
 #[no_mangle]
-pub unsafe extern "C" fn ember_chat_template_free(template: *mut ember_chat_template_t) {
+pub unsafe extern "C" fn ember_chat_template_free(tmpl: *mut ember_chat_template_t) {
     guard(|| {
-        if !template.is_null() {
+        if !tmpl.is_null() {
             // SAFETY: made by `Box::into_raw` in `boxed`, freed once (caller's contract).
-            drop(unsafe { Box::from_raw(template) });
+            drop(unsafe { Box::from_raw(tmpl) });
         }
         Ok(())
     });
@@ -110,11 +110,11 @@ pub unsafe extern "C" fn ember_chat_template_free(template: *mut ember_chat_temp
 /// Errors: EMBER_ERR_TEMPLATE (the template raised an error), EMBER_ERR_NULL_POINTER.
 ///
 /// # Safety
-/// `template` is NULL or live; `messages` has `n_messages` readable elements whose strings are
+/// `tmpl` is NULL or live; `messages` has `n_messages` readable elements whose strings are
 /// NUL-terminated; `buf` has `buf_size` writable bytes; `len_out` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ember_chat_template_render(
-    template: *const ember_chat_template_t,
+    tmpl: *const ember_chat_template_t,
     messages: *const ember_chat_message_t,
     n_messages: usize,
     add_generation_prompt: bool,
@@ -124,7 +124,7 @@ pub unsafe extern "C" fn ember_chat_template_render(
 ) -> ember_status_t {
     guard(|| {
         // SAFETY: the caller's contract (all reads below).
-        let t = unsafe { arg(template, "template") }?;
+        let t = unsafe { arg(tmpl, "template") }?;
         // SAFETY: as above.
         let raw = unsafe { slice_arg(messages, n_messages, "messages") }?;
         let messages = raw

@@ -165,8 +165,9 @@ pub unsafe extern "C" fn ember_session_n_ctx(session: *const ember_session_t) ->
     guard_value(0, || Ok(unsafe { arg(session, "session") }?.n_ctx))
 }
 
-/// Number of tokens in the session's KV cache (prompt and generated); 0 if `session` is NULL.
-/// Thread-safe: may be polled while another thread generates.
+/// Number of tokens in the session's KV cache (prompt and generated) as of the last call on
+/// it that finished; 0 if `session` is NULL. Thread-safe: may be read while another thread
+/// generates (it then gives the count from before that call).
 ///
 /// # Safety
 /// `session` is NULL or live.

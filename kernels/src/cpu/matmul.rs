@@ -3,6 +3,7 @@
 //! across threads and each weight row is dotted with every activation row while it is hot in
 //! cache, so the weights stream from memory once per call whatever the number of tokens.
 
+use crate::cpu::dot::tile::{tile_fn, TILE_COLS, TILE_ROWS};
 use crate::cpu::dot::{dot_fn, row_len};
 use crate::cpu::isa::Isa;
 use crate::cpu::pool::ThreadPool;
@@ -60,12 +61,62 @@ pub fn matmul_at(
     act_scratch: &mut [u8],
     y: &mut [f32],
 ) -> Result<(), KernelError> {
+    let mut outs = [MatOut { ty: w_ty, w, m, y }];
+    matmul_many_at(isa, pool, k, x, n, act_scratch, &mut outs)
+}
+
+/// One weight matrix of a [`matmul_many`] group and where its product goes: `w` holds `m`
+/// rows of `ty`, `y` is `n × m`.
+#[derive(Debug)]
+pub struct MatOut<'a> {
+    pub ty: GgmlType,
+    pub w: &'a [u8],
+    pub m: usize,
+    pub y: &'a mut [f32],
+}
+
+/// Most matrices one [`matmul_many`] call takes (Q, K and V; gate and up).
+pub const MAX_GROUP: usize = 4;
+
+/// Several products of the same input, `outs[j].y = x · outs[j].wᵀ` (e.g. Q, K and V of one
+/// normed hidden state): `x` is quantized once and all the dot products run in one pass of
+/// the pool, so the group costs one fork-join instead of one per matrix. Every weight type must
+/// share one [`act_type`]; at most [`MAX_GROUP`] matrices; scratch as for [`matmul`] (the
+/// activation row size depends only on the activation type and `k`).
+pub fn matmul_many(
+    pool: &ThreadPool,
+    k: usize,
+    x: &[f32],
+    n: usize,
+    act_scratch: &mut [u8],
+    outs: &mut [MatOut<'_>],
+) -> Result<(), KernelError> {
+    matmul_many_at(Isa::current(), pool, k, x, n, act_scratch, outs)
+}
+
+/// [`matmul_many`] at a chosen instruction-set level (clamped to what the CPU supports).
+pub fn matmul_many_at(
+    isa: Isa,
+    pool: &ThreadPool,
+    k: usize,
+    x: &[f32],
+    n: usize,
+    act_scratch: &mut [u8],
+    outs: &mut [MatOut<'_>],
+) -> Result<(), KernelError> {
     let isa = isa.min(Isa::detected());
-    let dot = dot_fn(isa, w_ty)?;
-    let a_bytes = act_row_bytes(w_ty, k)?;
-    let w_bytes = w_ty
-        .row_bytes(k as u64)
-        .ok_or(KernelError::RowLength { ty: w_ty, k })? as usize;
+    let Some(first) = outs.first() else {
+        return Ok(());
+    };
+    if outs.len() > MAX_GROUP {
+        return Err(KernelError::BufferSize {
+            what: "matrices in one matmul_many group",
+            expected: MAX_GROUP,
+            got: outs.len(),
+        });
+    }
+    let a_ty = act_type(first.ty);
+    let a_bytes = act_row_bytes(first.ty, k)?;
     let size = |what, a: usize, b: usize| {
         a.checked_mul(b).ok_or(KernelError::BufferSize {
             what,
@@ -84,14 +135,41 @@ pub fn matmul_at(
             })
         }
     };
-    check(
-        "weight bytes (m rows)",
-        size("weight bytes", w_bytes, m)?,
-        w.len(),
-        true,
-    )?;
+    // Validate everything before writing anything.
+    let mut plans = [Plan::EMPTY; MAX_GROUP];
+    for (o, plan) in outs.iter().zip(plans.iter_mut()) {
+        let dot = dot_fn(isa, o.ty)?;
+        if act_type(o.ty) != a_ty || act_row_bytes(o.ty, k)? != a_bytes {
+            return Err(KernelError::UnsupportedType {
+                ty: o.ty,
+                role: "weight in a matmul_many group with another activation type",
+            });
+        }
+        let w_bytes =
+            o.ty.row_bytes(k as u64)
+                .ok_or(KernelError::RowLength { ty: o.ty, k })? as usize;
+        check(
+            "weight bytes (m rows)",
+            size("weight bytes", w_bytes, o.m)?,
+            o.w.len(),
+            true,
+        )?;
+        check(
+            "y elements (n*m)",
+            size("y elements", n, o.m)?,
+            o.y.len(),
+            true,
+        )?;
+        debug_assert_eq!(row_len(o.ty, w_bytes).ok(), Some(k));
+        *plan = Plan {
+            dot: Some(dot),
+            tile: tile_fn(isa, o.ty),
+            w_bytes,
+            nb: w_bytes / o.ty.block_bytes(),
+            chunk: chunk_rows(o.m, pool.n_threads()),
+        };
+    }
     check("x elements (n*k)", size("x elements", n, k)?, x.len(), true)?;
-    check("y elements (n*m)", size("y elements", n, m)?, y.len(), true)?;
     let scratch_len = size("activation scratch", n, a_bytes)?;
     check(
         "activation scratch bytes",
@@ -99,12 +177,10 @@ pub fn matmul_at(
         act_scratch.len(),
         false,
     )?;
-    debug_assert_eq!(row_len(w_ty, w_bytes).ok(), Some(k));
-    if n == 0 || m == 0 {
+    if n == 0 {
         return Ok(());
     }
     let act = &mut act_scratch[..scratch_len];
-    let a_ty = act_type(w_ty);
 
     // 1. Quantize the activation rows (in parallel when there are several).
     if n == 1 || pool.n_threads() == 1 || k == 0 {
@@ -116,31 +192,144 @@ pub fn matmul_at(
         }
     } else {
         let out = Disjoint::new(act);
-        pool.run(&|i, nth| {
+        pool.run_chunks(n.min(4 * pool.n_threads()), &|i, nth| {
             for t in (i..n).step_by(nth) {
-                // SAFETY: thread i touches only rows t ≡ i (mod nth): disjoint byte ranges.
+                // SAFETY: chunk i touches only rows t ≡ i (mod nth): disjoint byte ranges.
                 let ar = unsafe { out.slice_mut(t * a_bytes, a_bytes) };
                 quantize_row(isa, a_ty, &x[t * k..(t + 1) * k], ar);
             }
         });
     }
 
-    // 2. Dot every weight row with every activation row; threads own contiguous row ranges.
+    // 2. Dot weight rows with activation rows. Rows are cut into chunks that threads claim
+    //    as they go (so a late or descheduled thread does not hold the others up); the chunks
+    //    of all matrices of the group form one job.
     let act: &[u8] = act;
-    let out = Disjoint::new(y);
-    pool.run(&|i, nth| {
-        let rows = m * i / nth..m * (i + 1) / nth;
+    let n_out = outs.len();
+    let mut ys: [Option<Disjoint<'_, f32>>; MAX_GROUP] = [None, None, None, None];
+    let mut ws: [&[u8]; MAX_GROUP] = [&[]; MAX_GROUP];
+    let mut ms = [0usize; MAX_GROUP];
+    let mut first_chunk = [0usize; MAX_GROUP + 1];
+    for (j, o) in outs.iter_mut().enumerate() {
+        ws[j] = o.w;
+        ms[j] = o.m;
+        ys[j] = Some(Disjoint::new(&mut *o.y));
+        first_chunk[j + 1] = first_chunk[j] + o.m.div_ceil(plans[j].chunk);
+    }
+    pool.run_chunks(first_chunk[n_out], &|ci, _| {
+        let j = (0..n_out).rfind(|&j| first_chunk[j] <= ci).unwrap_or(0);
+        let (plan, m) = (&plans[j], ms[j]);
+        let rows =
+            (ci - first_chunk[j]) * plan.chunk..((ci - first_chunk[j] + 1) * plan.chunk).min(m);
+        if let Some(y) = &ys[j] {
+            dot_rows(plan, ws[j], m, rows, act, a_bytes, n, y);
+        }
+    });
+    Ok(())
+}
+
+/// Everything the dot pass needs to know about one matrix of a group.
+#[derive(Clone, Copy)]
+struct Plan {
+    dot: Option<crate::cpu::dot::DotFn>,
+    tile: Option<crate::cpu::dot::tile::TileFn>,
+    w_bytes: usize,
+    nb: usize,
+    chunk: usize,
+}
+
+impl Plan {
+    const EMPTY: Plan = Plan {
+        dot: None,
+        tile: None,
+        w_bytes: 0,
+        nb: 0,
+        chunk: 1,
+    };
+}
+
+/// `y[t][r]` for the weight rows `rows` of one matrix (`m` rows in all) and every token: in
+/// register tiles of TILE_ROWS rows × TILE_COLS tokens where the type has a tiled kernel, over
+/// blocks of TOKEN_BLOCK tokens so the activations being reused stay in L2.
+///
+/// The caller guarantees that no other thread writes these rows of `y`, that `w` holds `m`
+/// rows of `plan.w_bytes` and `act` holds `n` rows of `a_bytes` (validated by the caller).
+#[allow(clippy::too_many_arguments)]
+fn dot_rows(
+    plan: &Plan,
+    w: &[u8],
+    m: usize,
+    rows: std::ops::Range<usize>,
+    act: &[u8],
+    a_bytes: usize,
+    n: usize,
+    out: &Disjoint<'_, f32>,
+) {
+    let w_bytes = plan.w_bytes;
+    let Some(tile) = plan.tile else {
+        let Some(dot) = plan.dot else { return };
         for r in rows {
             let wr = &w[r * w_bytes..(r + 1) * w_bytes];
             for t in 0..n {
                 let v = dot(wr, &act[t * a_bytes..(t + 1) * a_bytes]);
-                // SAFETY: column r belongs to thread i only (row ranges are disjoint), so each
-                // y[t*m + r] is written by exactly one thread; the index is < n*m = y.len().
+                // SAFETY: row r belongs to the caller's chunk only (chunks are disjoint row
+                // ranges), so each y[t*m + r] is written once; the index is < n*m.
                 unsafe { out.write(t * m + r, v) };
             }
         }
-    });
-    Ok(())
+        return;
+    };
+    assert!(rows.end <= m && w.len() >= m * w_bytes && act.len() >= n * a_bytes);
+    for t0 in (0..n).step_by(TOKEN_BLOCK) {
+        let t_end = (t0 + TOKEN_BLOCK).min(n);
+        let mut r = rows.start;
+        while r < rows.end {
+            let rr = if rows.end - r >= TILE_ROWS {
+                TILE_ROWS
+            } else {
+                1
+            };
+            let mut t = t0;
+            while t < t_end {
+                let cc = (t_end - t).min(TILE_COLS);
+                let mut o = [[0f32; TILE_COLS]; TILE_ROWS];
+                // SAFETY: rows r..r+rr <= m lie inside `w` and tokens t..t+cc <= n inside
+                // `act` (asserted above); each row is `nb` blocks; rr is 1 or TILE_ROWS and
+                // 1 <= cc <= TILE_COLS; `tile` came from `tile_fn` at a supported level.
+                unsafe {
+                    tile(
+                        w.as_ptr().add(r * w_bytes),
+                        w_bytes,
+                        rr,
+                        act.as_ptr().add(t * a_bytes),
+                        a_bytes,
+                        cc,
+                        plan.nb,
+                        &mut o,
+                    )
+                };
+                for (i, row) in o.iter().enumerate().take(rr) {
+                    for (j, &v) in row.iter().enumerate().take(cc) {
+                        // SAFETY: as above: the caller's chunk owns rows r..r+rr.
+                        unsafe { out.write((t + j) * m + r + i, v) };
+                    }
+                }
+                t += cc;
+            }
+            r += rr;
+        }
+    }
+}
+
+/// Tokens per block of the tiled loop: their activation rows (at most a few hundred KiB for
+/// the widest rows) stay in L2 while every row of a chunk passes over them.
+const TOKEN_BLOCK: usize = 64;
+
+/// Rows per work chunk: a multiple of the tile height, about 8 chunks per thread so that a
+/// thread that starts late finds work left, and at least 16 rows so claiming stays cheap.
+fn chunk_rows(m: usize, n_threads: usize) -> usize {
+    let per = m.div_ceil(8 * n_threads.max(1)).max(16);
+    per.div_ceil(TILE_ROWS) * TILE_ROWS
 }
 
 /// A mutable slice shared by pool threads that write provably disjoint parts of it.
@@ -249,6 +438,79 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A group gives exactly the bits of separate calls (mixed types sharing Q8_K included),
+    /// and types with different activation types are refused before anything is written.
+    #[test]
+    fn matmul_many_matches_separate_calls() {
+        let mut rng = Rng::new(9);
+        let pool = ThreadPool::new(2);
+        for (types, k) in [
+            (&[Q4_1, Q4_1, Q4_1][..], 96),
+            (&[Q4_K, Q6_K][..], 512),
+            (&[Q8_0, Q4_0, Q5_0][..], 64),
+        ] {
+            let ms = [37usize, 8, 70];
+            for n in [1usize, 5] {
+                let x = rng.vec_f32(n * k, 1.0);
+                let ws: Vec<Vec<u8>> = types
+                    .iter()
+                    .zip(ms)
+                    .map(|(&t, m)| random_weights(&mut rng, t, k, m))
+                    .collect();
+                let mut scratch = vec![0u8; matmul_scratch_bytes(types[0], k, n).unwrap()];
+                let mut want: Vec<Vec<f32>> = Vec::new();
+                for (j, &t) in types.iter().enumerate() {
+                    let mut y = vec![0f32; n * ms[j]];
+                    matmul(&pool, t, &ws[j], k, ms[j], &x, n, &mut scratch, &mut y).unwrap();
+                    want.push(y);
+                }
+                let mut ys: Vec<Vec<f32>> = (0..types.len())
+                    .map(|j| vec![f32::NAN; n * ms[j]])
+                    .collect();
+                let mut outs: Vec<MatOut> = ys
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(j, y)| MatOut {
+                        ty: types[j],
+                        w: &ws[j],
+                        m: ms[j],
+                        y,
+                    })
+                    .collect();
+                matmul_many(&pool, k, &x, n, &mut scratch, &mut outs).unwrap();
+                assert_eq!(ys, want, "{types:?} n={n}");
+            }
+        }
+        let (k, n) = (64, 2);
+        let w0 = vec![0u8; 3 * Q4_0.row_bytes(k as u64).unwrap() as usize];
+        let w1 = vec![0u8; 3 * Q4_1.row_bytes(k as u64).unwrap() as usize];
+        let (mut y0, mut y1) = (vec![7.0f32; n * 3], vec![7.0f32; n * 3]);
+        let mut scratch = vec![0u8; 1024];
+        let r = matmul_many(
+            &pool,
+            k,
+            &vec![1.0; n * k],
+            n,
+            &mut scratch,
+            &mut [
+                MatOut {
+                    ty: Q4_0,
+                    w: &w0,
+                    m: 3,
+                    y: &mut y0,
+                },
+                MatOut {
+                    ty: Q4_1,
+                    w: &w1,
+                    m: 3,
+                    y: &mut y1,
+                },
+            ],
+        );
+        assert!(r.is_err());
+        assert!(y0.iter().chain(&y1).all(|&v| v == 7.0));
     }
 
     #[test]

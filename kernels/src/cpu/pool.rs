@@ -1,13 +1,17 @@
 //! A persistent thread pool for fork-join kernels, called hundreds of times per token.
 //!
-//! Workers are spawned once. [`ThreadPool::run`] publishes a borrowed closure, bumps a
-//! generation counter and runs index 0 on the calling thread; workers, which spin briefly on the
-//! counter and then sleep on a condition variable, run indices `1..n`. `run` returns when every
-//! index has finished. It performs no heap allocation.
+//! Workers are spawned once. [`ThreadPool::run_chunks`] publishes a borrowed closure and a chunk
+//! counter, bumps a generation number and then, like every worker that wakes up in time, claims
+//! chunk indices from the counter until none are left. The caller waits only for workers that
+//! actually joined the job, never for one that has not woken up yet: on a machine where other
+//! processes hold the cores, a descheduled worker costs a slower op, not a stalled one (a
+//! fork-join pool with fixed per-thread work would wait a whole scheduler time slice for it).
+//! Workers spin briefly on the generation number and then sleep on a condition variable.
+//! No heap allocation per call.
 
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -17,19 +21,28 @@ use std::thread::JoinHandle;
 const SPIN_POLLS: u32 = 1 << 14;
 /// Spinning workers yield their time slice once every this many polls.
 const YIELD_EVERY: u32 = 64;
-/// How many times the caller polls for workers to finish before yielding its time slice.
+/// How many times the caller polls for joined workers to finish before yielding its time slice.
 const WAIT_POLLS: u32 = 256;
 
 type Job = *const (dyn Fn(usize, usize) + Sync + 'static);
 
+/// `state` packs the job's generation (high 32 bits), a "closed" flag (bit 31: no worker may
+/// join any more) and the number of workers that joined and have not finished (low 31 bits).
+const CLOSED: u64 = 1 << 31;
+const ACTIVE_MASK: u64 = CLOSED - 1;
+
 struct Shared {
     n_threads: usize,
-    /// Incremented once per job (and once at shutdown); workers run a job per new value.
+    /// Incremented once per job (and once at shutdown); workers look for a job per new value.
     generation: AtomicUsize,
-    /// Workers that have not finished the current job.
-    pending: AtomicUsize,
-    /// The current job. Written only by the thread that owns `busy`, before it bumps
-    /// `generation`; read by workers only between seeing that bump and decrementing `pending`.
+    /// See [`CLOSED`]. A worker may read `job` only after joining (incrementing the active
+    /// count of the current, open generation) and until it leaves (decrementing it).
+    state: AtomicU64,
+    /// Next chunk index to hand out, and how many there are in the current job.
+    next_chunk: AtomicUsize,
+    n_chunks: AtomicUsize,
+    /// The current job. Written only by the thread that owns `busy`, while the state is
+    /// closed (no worker inside).
     job: UnsafeCell<Option<Job>>,
     /// Set while a `run` is in flight, so overlapping or nested runs take the serial path.
     busy: AtomicBool,
@@ -43,13 +56,27 @@ struct Shared {
 }
 
 // SAFETY: the only non-Sync field is `job`, whose accesses are ordered by `busy` (one writer at
-// a time) and the `generation` (release) / `pending` (release/acquire) handshake described on
-// the field; the pointee is `Sync`, so calling it from several threads at once is allowed.
+// a time) and the `state` join/leave handshake described on the fields; the pointee is `Sync`,
+// so calling it from several threads at once is allowed.
 unsafe impl Sync for Shared {}
 // SAFETY: as above; the raw job pointer is only dereferenced under that protocol.
 unsafe impl Send for Shared {}
 
-/// A fixed set of worker threads executing `f(thread_idx, n_threads)` for every index.
+impl Shared {
+    /// Claim chunk indices of the current job until none are left, running each.
+    fn drain_chunks(&self, f: &(dyn Fn(usize, usize) + Sync)) {
+        let n = self.n_chunks.load(Relaxed);
+        loop {
+            let i = self.next_chunk.fetch_add(1, Relaxed);
+            if i >= n {
+                return;
+            }
+            f(i, n);
+        }
+    }
+}
+
+/// A fixed set of worker threads executing `f(chunk, n_chunks)` for every chunk index.
 pub struct ThreadPool {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
@@ -78,7 +105,7 @@ impl ThreadPool {
                         std::thread::yield_now();
                     };
                     drop(slot);
-                    worker_loop(&shared, idx);
+                    worker_loop(&shared);
                 });
             match spawned {
                 Ok(h) => workers.push(h),
@@ -88,7 +115,9 @@ impl ThreadPool {
         let shared = Arc::new(Shared {
             n_threads: workers.len() + 1,
             generation: AtomicUsize::new(0),
-            pending: AtomicUsize::new(0),
+            state: AtomicU64::new(CLOSED),
+            next_chunk: AtomicUsize::new(0),
+            n_chunks: AtomicUsize::new(0),
             job: UnsafeCell::new(None),
             busy: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
@@ -97,53 +126,57 @@ impl ThreadPool {
             wake: Condvar::new(),
             worker_panicked: AtomicBool::new(false),
         });
-        // A spawn failure leaves no worker with an index >= the published count, because
-        // workers are spawned in index order and spawning stops at the first failure.
         let _ = shared_slot.set(shared.clone());
         ThreadPool { shared, workers }
     }
 
-    /// Threads that take part in each [`run`](Self::run), the caller included.
+    /// Threads that can take part in each run, the caller included.
     pub fn n_threads(&self) -> usize {
         self.shared.n_threads
     }
 
-    /// Run `f(i, n)` once for every `i` in `0..n` (`n = self.n_threads()`), index 0 on the
-    /// calling thread, and return when all have finished. No heap allocation.
+    /// [`run_chunks`](Self::run_chunks) with one chunk per thread: `f(i, n)` for every `i` in
+    /// `0..n`, `n = self.n_threads()`.
+    pub fn run(&self, f: &(dyn Fn(usize, usize) + Sync)) {
+        self.run_chunks(self.shared.n_threads, f)
+    }
+
+    /// Run `f(i, n_chunks)` exactly once for every `i` in `0..n_chunks`, on the calling thread
+    /// and whichever workers are awake to help, and return when all have finished. No heap
+    /// allocation.
     ///
     /// `i` is a work-partition index, not a thread identity: use it to split work (e.g. rows
-    /// `len*i/n .. len*(i+1)/n`), not to pick unsynchronised per-thread state.
+    /// `len*i/n .. len*(i+1)/n`). Per-chunk scratch indexed by `i` is fine (no two threads run
+    /// the same `i`); state shared between chunks needs synchronisation.
     ///
-    /// If another `run` on this pool is in progress (from another thread, or nested inside
-    /// `f`), this call runs all indices serially on the calling thread instead of waiting, so
-    /// the pool can never deadlock. If `f` panics on any thread, `run` panics after every
-    /// index has finished.
-    pub fn run(&self, f: &(dyn Fn(usize, usize) + Sync)) {
+    /// If another run on this pool is in progress (from another thread, or nested inside
+    /// `f`), this call runs all chunks serially on the calling thread instead of waiting, so
+    /// the pool can never deadlock. If `f` panics on any thread, this panics after every
+    /// chunk that was started has finished.
+    pub fn run_chunks(&self, n_chunks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
         let s = &*self.shared;
-        let n = s.n_threads;
-        if n == 1 {
-            f(0, 1);
-            return;
-        }
-        if s.busy.swap(true, Acquire) {
-            for i in 0..n {
-                f(i, n);
+        if s.n_threads == 1 || n_chunks <= 1 || s.busy.swap(true, Acquire) {
+            for i in 0..n_chunks {
+                f(i, n_chunks);
             }
             return;
         }
         // SAFETY: erasing the lifetime of `f` is sound because workers dereference the pointer
-        // only until they decrement `pending`, and `Finish` (below) does not let this function
-        // return or unwind before `pending` is back to zero and the pointer is cleared.
+        // only while joined to this generation, and `Finish` (below) does not let this
+        // function return or unwind before the generation is closed with no worker joined.
         let job: Job = unsafe {
             std::mem::transmute::<*const (dyn Fn(usize, usize) + Sync + '_), Job>(f as *const _)
         };
-        // SAFETY: we own `busy`, and the previous job finished (pending == 0) before its `run`
-        // released `busy`, so no worker reads `job` now.
+        // SAFETY: we own `busy` and the state is closed, so no worker reads `job` now.
         unsafe { *s.job.get() = Some(job) };
-        s.pending.store(n - 1, Relaxed);
-        // SeqCst pairs with the workers' `sleepers` increment: either we see a sleeper and
-        // notify it, or it sees the new generation before waiting.
-        s.generation.fetch_add(1, SeqCst);
+        s.n_chunks.store(n_chunks, Relaxed);
+        s.next_chunk.store(0, Relaxed);
+        let gen = s.generation.load(Relaxed).wrapping_add(1);
+        // Open the new generation (release: job and counters are visible to joiners), then
+        // announce it. SeqCst pairs with the workers' `sleepers` increment: either we see a
+        // sleeper and notify it, or it sees the new generation before waiting.
+        s.state.store(((gen as u64) & 0xFFFF_FFFF) << 32, Release);
+        s.generation.store(gen, SeqCst);
         if s.sleepers.load(SeqCst) > 0 {
             let _guard = s.lock.lock().unwrap_or_else(|e| e.into_inner());
             s.wake.notify_all();
@@ -152,22 +185,25 @@ impl ThreadPool {
         impl Drop for Finish<'_> {
             fn drop(&mut self) {
                 let s = self.0;
+                // Close the generation: set the flag, then wait for joined workers to leave.
+                let mut st = s.state.fetch_or(CLOSED, AcqRel) | CLOSED;
                 let mut polls = 0u32;
-                while s.pending.load(Acquire) != 0 {
+                while st & ACTIVE_MASK != 0 {
                     if polls < WAIT_POLLS {
                         polls += 1;
                         std::hint::spin_loop();
                     } else {
                         std::thread::yield_now();
                     }
+                    st = s.state.load(Acquire);
                 }
-                // SAFETY: every worker has finished with the job (pending == 0, acquire).
+                // SAFETY: the generation is closed and no worker is joined (acquire).
                 unsafe { *s.job.get() = None };
                 s.busy.store(false, Release);
             }
         }
         let finish = Finish(s);
-        f(0, n);
+        s.drain_chunks(f);
         drop(finish);
         if s.worker_panicked.swap(false, Relaxed) {
             panic!("ThreadPool::run: the job panicked on a worker thread");
@@ -175,7 +211,22 @@ impl ThreadPool {
     }
 }
 
-fn worker_loop(s: &Shared, idx: usize) {
+/// Join generation `gen` if it is still open: returns whether the worker may run its chunks.
+fn join(s: &Shared, gen: usize) -> bool {
+    let want = ((gen as u64) & 0xFFFF_FFFF) << 32;
+    let mut st = s.state.load(Relaxed);
+    loop {
+        if st & !ACTIVE_MASK != want {
+            return false; // closed, or already another generation
+        }
+        match s.state.compare_exchange_weak(st, st + 1, Acquire, Relaxed) {
+            Ok(_) => return true,
+            Err(now) => st = now,
+        }
+    }
+}
+
+fn worker_loop(s: &Shared) {
     let mut seen = 0usize;
     loop {
         let mut polls = 0u32;
@@ -206,16 +257,19 @@ fn worker_loop(s: &Shared, idx: usize) {
         if s.shutdown.load(Acquire) {
             return;
         }
-        // SAFETY: a new generation was published (acquire) with `job` set, and `run` keeps the
-        // closure alive until we decrement `pending` below.
+        if !join(s, seen) {
+            continue; // the caller already finished that job without us
+        }
+        // SAFETY: joined to the open generation (acquire), so `job` is set and `run_chunks`
+        // keeps the closure alive until we leave below.
         if let Some(job) = unsafe { *s.job.get() } {
             // SAFETY: as above; the pointee is a live `dyn Fn + Sync`.
-            let result = catch_unwind(AssertUnwindSafe(|| unsafe { (*job)(idx, s.n_threads) }));
+            let result = catch_unwind(AssertUnwindSafe(|| s.drain_chunks(unsafe { &*job })));
             if result.is_err() {
                 s.worker_panicked.store(true, Relaxed);
             }
         }
-        s.pending.fetch_sub(1, Release);
+        s.state.fetch_sub(1, Release);
     }
 }
 

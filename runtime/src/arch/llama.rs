@@ -425,32 +425,17 @@ impl Llama {
                     &mut st.xb[i * e..(i + 1) * e],
                 );
             }
-            matmul(
+            matmul_group(
                 pool,
                 data,
-                &layer.wq,
                 &st.xb[..n * e],
                 n,
                 &mut st.act_scratch,
-                &mut st.q[..n * qd],
-            )?;
-            matmul(
-                pool,
-                data,
-                &layer.wk,
-                &st.xb[..n * e],
-                n,
-                &mut st.act_scratch,
-                &mut st.k[..n * kvd],
-            )?;
-            matmul(
-                pool,
-                data,
-                &layer.wv,
-                &st.xb[..n * e],
-                n,
-                &mut st.act_scratch,
-                &mut st.v[..n * kvd],
+                [
+                    (&layer.wq, &mut st.q[..n * qd]),
+                    (&layer.wk, &mut st.k[..n * kvd]),
+                    (&layer.wv, &mut st.v[..n * kvd]),
+                ],
             )?;
             for (bias, out, width) in [
                 (&layer.bq, &mut st.q, qd),
@@ -504,23 +489,16 @@ impl Llama {
                     &mut st.xb[i * e..(i + 1) * e],
                 );
             }
-            matmul(
+            matmul_group(
                 pool,
                 data,
-                &layer.w_gate,
                 &st.xb[..n * e],
                 n,
                 &mut st.act_scratch,
-                &mut st.gate[..n * ff],
-            )?;
-            matmul(
-                pool,
-                data,
-                &layer.w_up,
-                &st.xb[..n * e],
-                n,
-                &mut st.act_scratch,
-                &mut st.up[..n * ff],
+                [
+                    (&layer.w_gate, &mut st.gate[..n * ff]),
+                    (&layer.w_up, &mut st.up[..n * ff]),
+                ],
             )?;
             ops::swiglu(&mut st.gate[..n * ff], &st.up[..n * ff]);
             matmul(
@@ -632,4 +610,38 @@ fn matmul(
         y,
     )
     .map_err(|e| Error::Kernel(format!("{}: {e}", w.name)))
+}
+
+/// Products of one input with several matrices (Q, K, V; gate, up): one quantization of `x`
+/// and one pass of the pool when the weight types share an activation type, else one
+/// [`matmul`] each.
+fn matmul_group<const G: usize>(
+    pool: &ThreadPool,
+    data: &[u8],
+    x: &[f32],
+    n: usize,
+    scratch: &mut [u8],
+    mats: [(&QTensor, &mut [f32]); G],
+) -> Result<()> {
+    let a_ty = ember_kernels::act_type(mats[0].0.ty);
+    if G > ember_kernels::MAX_GROUP
+        || mats
+            .iter()
+            .any(|(w, _)| ember_kernels::act_type(w.ty) != a_ty)
+    {
+        for (w, y) in mats {
+            matmul(pool, data, w, x, n, scratch, y)?;
+        }
+        return Ok(());
+    }
+    let first: &QTensor = mats[0].0;
+    let k = first.row_len();
+    let mut outs = mats.map(|(w, y)| ember_kernels::MatOut {
+        ty: w.ty,
+        w: w.bytes(data),
+        m: w.n_rows(),
+        y,
+    });
+    ember_kernels::matmul_many(pool, k, x, n, scratch, &mut outs)
+        .map_err(|e| Error::Kernel(format!("{} group: {e}", first.name)))
 }

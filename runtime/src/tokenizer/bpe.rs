@@ -9,7 +9,7 @@ use std::collections::BinaryHeap;
 
 use super::hash::FxHashMap;
 use super::pretokenize::{PreConfig, Splitter};
-use super::unicode::{decode_lenient, push_utf8, BYTE_TO_CHAR};
+use super::unicode::{decode_lenient, push_utf8, utf8_len, BYTE_TO_CHAR};
 use super::vocab::Vocab;
 
 /// Marks a symbol whose text is neither a token nor a merge part: it never merges.
@@ -18,10 +18,14 @@ const NO_ID: u32 = u32::MAX;
 /// Merge table and pre-tokenizer of a BPE vocabulary.
 pub(crate) struct Bpe {
     pub pre: PreConfig,
+    /// Interned ids (from `n_vocab` up) of merge-part texts that are not tokens.
+    extra: FxHashMap<Box<[u8]>, u32>,
     /// `(left id, right id)` → `(rank, id of the merged text)`.
     merges: FxHashMap<u64, (u32, u32)>,
     /// Interned id of the byte-level character standing for each byte.
     byte_ids: [u32; 256],
+    /// `<0xNN>` token of each byte: the fallback when words are not byte-encoded.
+    hex_byte_tokens: [Option<u32>; 256],
 }
 
 #[inline]
@@ -32,7 +36,6 @@ fn pair_key(a: u32, b: u32) -> u64 {
 impl Bpe {
     pub(crate) fn new(vocab: &Vocab, merges: &[String], pre: PreConfig) -> Bpe {
         let n_vocab = vocab.n_tokens() as u32;
-        // Interned ids (from `n_vocab` up) of merge-part texts that are not tokens.
         let mut extra: FxHashMap<Box<[u8]>, u32> = FxHashMap::default();
         let mut intern = |text: &[u8]| -> u32 {
             if let Some(id) = vocab.lookup_bytes(text) {
@@ -69,10 +72,16 @@ impl Bpe {
                 .or_else(|| extra.get(s.as_bytes()).copied())
                 .unwrap_or(NO_ID);
         }
+        let mut hex_byte_tokens = [None; 256];
+        for (b, slot) in hex_byte_tokens.iter_mut().enumerate() {
+            *slot = vocab.lookup(&format!("<0x{b:02X}>"));
+        }
         Bpe {
             pre,
+            extra,
             merges: table,
             byte_ids,
+            hex_byte_tokens,
         }
     }
 }
@@ -118,6 +127,7 @@ impl PartialOrd for Bigram {
 /// Reusable buffers of one BPE encode call.
 #[derive(Default)]
 pub(crate) struct BpeScratch {
+    escaped: Vec<u8>,
     cpts: Vec<u32>,
     splitter: Splitter,
     raw: Vec<u8>,
@@ -135,8 +145,21 @@ impl Bpe {
         s: &mut BpeScratch,
         out: &mut Vec<u32>,
     ) {
+        let text = if self.pre.escape_whitespaces {
+            s.escaped.clear();
+            for &b in text {
+                match b {
+                    b' ' => s.escaped.extend_from_slice("▁".as_bytes()),
+                    _ => s.escaped.push(b),
+                }
+            }
+            &s.escaped[..]
+        } else {
+            text
+        };
         decode_lenient(text, &mut s.cpts);
         let BpeScratch {
+            escaped: _,
             cpts,
             splitter,
             raw,
@@ -166,20 +189,46 @@ impl Bpe {
         heap: &mut BinaryHeap<Bigram>,
         out: &mut Vec<u32>,
     ) {
-        // GPT-2 byte-level encoding: one character (one initial symbol) per byte.
         word.clear();
         symbols.clear();
-        let mut buf = [0u8; 4];
-        for (i, &b) in raw.iter().enumerate() {
-            let start = word.len() as u32;
-            word.extend_from_slice(BYTE_TO_CHAR[b as usize].encode_utf8(&mut buf).as_bytes());
-            symbols.push(Symbol {
-                start,
-                len: word.len() as u32 - start,
-                prev: i as i32 - 1,
-                next: if i + 1 == raw.len() { -1 } else { i as i32 + 1 },
-                id: self.byte_ids[b as usize],
-            });
+        if self.pre.byte_encode {
+            // GPT-2 byte-level encoding: one character (one initial symbol) per byte.
+            let mut buf = [0u8; 4];
+            for (i, &b) in raw.iter().enumerate() {
+                let start = word.len() as u32;
+                word.extend_from_slice(BYTE_TO_CHAR[b as usize].encode_utf8(&mut buf).as_bytes());
+                symbols.push(Symbol {
+                    start,
+                    len: word.len() as u32 - start,
+                    prev: i as i32 - 1,
+                    next: if i + 1 == raw.len() { -1 } else { i as i32 + 1 },
+                    id: self.byte_ids[b as usize],
+                });
+            }
+        } else {
+            // Raw UTF-8: one initial symbol per character.
+            word.extend_from_slice(raw);
+            let mut offs = 0;
+            while offs < raw.len() {
+                let n = utf8_len(raw[offs]).min(raw.len() - offs);
+                let ch = &raw[offs..offs + n];
+                let i = symbols.len() as i32;
+                symbols.push(Symbol {
+                    start: offs as u32,
+                    len: n as u32,
+                    prev: i - 1,
+                    next: if offs + n == raw.len() { -1 } else { i + 1 },
+                    id: self.piece_id(vocab, ch),
+                });
+                offs += n;
+            }
+            // Gemma 4: a run of newlines that is a token stays whole.
+            if raw.iter().all(|&b| b == b'\n') {
+                if let Some(id) = vocab.lookup_bytes(raw) {
+                    out.push(id);
+                    return;
+                }
+            }
         }
         if self.pre.ignore_merges {
             if let Some(id) = vocab.lookup_bytes(word) {
@@ -215,15 +264,26 @@ impl Bpe {
                 out.push(sym.id);
                 continue;
             }
-            // Not a token: llama.cpp falls back to single-byte tokens of the encoded text and
-            // drops the bytes that have none.
+            // Not a token: llama.cpp falls back to single-byte tokens (of the encoded text, or
+            // `<0xNN>` ones for raw UTF-8) and drops the bytes that have none.
             let text = &word[sym.start as usize..(sym.start + sym.len) as usize];
             for b in text {
-                if let Some(id) = vocab.lookup_bytes(std::slice::from_ref(b)) {
-                    out.push(id);
-                }
+                let id = if self.pre.byte_encode {
+                    vocab.lookup_bytes(std::slice::from_ref(b))
+                } else {
+                    self.hex_byte_tokens[usize::from(*b)]
+                };
+                out.extend(id);
             }
         }
+    }
+
+    /// Interned id of a piece of text, or [`NO_ID`].
+    fn piece_id(&self, vocab: &Vocab, text: &[u8]) -> u32 {
+        vocab
+            .lookup_bytes(text)
+            .or_else(|| self.extra.get(text).copied())
+            .unwrap_or(NO_ID)
     }
 
     #[inline]

@@ -2,7 +2,7 @@
 //! once so that decoding allocates nothing per token, and `llama_detokenize`'s joining rules.
 
 use super::unicode::{char_to_byte, decode_lenient, push_utf8};
-use super::vocab::{TokenAttr, TokenizerKind, Vocab};
+use super::vocab::{TokenAttr, Vocab};
 
 /// Every token's piece as `token_to_piece(id, special = true)` gives it, back to back.
 pub(crate) struct Pieces {
@@ -54,18 +54,17 @@ fn piece_of(vocab: &Vocab, id: u32, cpts: &mut Vec<u32>, out: &mut Vec<u8>) {
     if attr.bits() & verbatim != 0 {
         out.extend_from_slice(text.as_bytes());
     } else if attr.intersects(TokenAttr::NORMAL) {
-        match vocab.kind {
-            TokenizerKind::Spm => {
-                // "▁" (U+2581) stands for a space.
-                let mut rest = text;
-                while let Some(p) = rest.find('▁') {
-                    out.extend_from_slice(&rest.as_bytes()[..p]);
-                    out.push(b' ');
-                    rest = &rest[p + '▁'.len_utf8()..];
-                }
-                out.extend_from_slice(rest.as_bytes());
+        if vocab.escape_whitespaces {
+            // "▁" (U+2581) stands for a space.
+            let mut rest = text;
+            while let Some(p) = rest.find('▁') {
+                out.extend_from_slice(&rest.as_bytes()[..p]);
+                out.push(b' ');
+                rest = &rest[p + '▁'.len_utf8()..];
             }
-            TokenizerKind::Bpe => decode_byte_level(text, cpts, out),
+            out.extend_from_slice(rest.as_bytes());
+        } else {
+            decode_byte_level(text, cpts, out);
         }
     } else if attr.intersects(TokenAttr::BYTE) {
         out.push(token_to_byte(text));

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// FxHash (rustc's hasher): multiply-rotate over 8-byte words.
+/// FxHash-style (rustc's hasher) multiply-rotate over 8-byte words, with a finalizer.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FxHasher(u64);
 
@@ -51,9 +51,17 @@ impl Hasher for FxHasher {
     fn write_usize(&mut self, i: usize) {
         self.add(i as u64);
     }
+    /// The multiply only carries entropy upwards, and hashbrown takes the bucket from the low
+    /// bits: fold the high bits down (murmur3's finalizer) or keys that differ only in their
+    /// last bytes collide.
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 

@@ -2,8 +2,9 @@
 //! `llama_detokenize`), so that prompts tokenize to exactly the ids llama.cpp feeds the model.
 //!
 //! Supported vocabularies: `gpt2` (byte-level BPE; pre-tokenizers of Llama 3, Qwen 2/3.5,
-//! GPT-2, SmolLM/StarCoder/Refact/Command-R, Falcon, MPT, DBRX, ... see
-//! `pretokenize::lookup`) and `llama` (SentencePiece with byte fallback).
+//! GPT-2, SmolLM/StarCoder/Refact/Command-R, Falcon, MPT, DeepSeek LLM/Coder, DBRX, ... see
+//! `pretokenize::lookup`), `gemma4` (SentencePiece-style BPE) and `llama` (SentencePiece with
+//! byte fallback).
 //!
 //! ```text
 //! text ─► special-token partition ─► (BPE: pre-tokenize ─► byte-level merges)
@@ -88,8 +89,13 @@ impl Tokenizer {
                     false,
                 ))
             }
-            "gpt2" => {
-                let pre_name = data.pre.clone().unwrap_or_default();
+            "gpt2" | "gemma4" => {
+                // "gemma4" is BPE with its own pre-tokenizer, whatever the file names.
+                let gemma4 = data.model == "gemma4";
+                let pre_name = match gemma4 {
+                    true => "gemma4".to_string(),
+                    false => data.pre.clone().unwrap_or_default(),
+                };
                 let pre = pretokenize::lookup(&pre_name)
                     .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(pre_name.clone()))?;
                 let merges = data
@@ -97,13 +103,15 @@ impl Tokenizer {
                     .as_deref()
                     .ok_or(TokenizerError::MissingKey("tokenizer.ggml.merges"))?;
                 let defaults = Defaults {
-                    bos: if pre.no_bos { None } else { Some(11) },
-                    eos: Some(11),
+                    bos: (!pre.no_bos && !gemma4).then_some(11),
+                    eos: (!gemma4).then_some(11),
                     unk: None,
                     add_bos: pre.add_bos,
                     add_space_prefix: false,
                 };
-                let vocab = Vocab::build(data, TokenizerKind::Bpe, defaults)?;
+                let mut vocab = Vocab::build(data, TokenizerKind::Bpe, defaults)?;
+                vocab.add_bos |= pre.force_add_bos;
+                vocab.escape_whitespaces = pre.escape_whitespaces;
                 let bpe = Bpe::new(&vocab, merges, pre);
                 Ok(Self::assemble(
                     vocab,

@@ -28,6 +28,76 @@ pub(crate) enum Split {
     ThreeDigits,
     /// `[\p{P}\$\+<=>\^~\|]+`, plus the backtick when `backtick` (Falcon).
     PunctRuns { backtick: bool },
+    /// `[\r\n]`
+    LineBreak,
+    /// `\s?[class]+`
+    SpaceThen(Class),
+    /// `[class]+`
+    Runs(Class),
+    /// `\s+$`: the whitespace that ends the piece.
+    TrailingSpace,
+    /// `[^\n]+|[\n]+`
+    NewlineRuns,
+}
+
+/// Character classes of the DeepSeek pre-tokenizers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// `\p{L}`
+    Letter,
+    /// `\p{P}`
+    Punct,
+    /// `[一-龥ࠀ-一가-퟿]`: CJK ideographs, Hangul and the blocks in between.
+    Cjk,
+    /// DeepSeek LLM's explicit list of cased letters.
+    DeepseekLetter,
+    /// `[!-/:-~！-／：-～‘-‟　-。]`
+    DeepseekPunct,
+}
+
+/// DeepSeek LLM's letter class, as ranges (from llama.cpp's regex).
+#[rustfmt::skip]
+const DEEPSEEK_LETTERS: &[(u32, u32)] = &[
+    (0x41, 0x5A), (0x61, 0x7A), (0xB5, 0xB5), (0xC0, 0xD6), (0xD8, 0xF6), (0xF8, 0x1BA),
+    (0x1BC, 0x1BF), (0x1C4, 0x293), (0x295, 0x2AF), (0x370, 0x373), (0x376, 0x377), (0x37B, 0x37D),
+    (0x37F, 0x37F), (0x386, 0x386), (0x388, 0x38A), (0x38C, 0x38C), (0x38E, 0x3A1), (0x3A3, 0x3F5),
+    (0x3F7, 0x481), (0x48A, 0x52F), (0x531, 0x556), (0x10A0, 0x10C5), (0x13A0, 0x13F5),
+    (0x13F8, 0x13FD), (0x1C90, 0x1CBA), (0x1CBD, 0x1CBF), (0x1D00, 0x1D2B), (0x1D6B, 0x1D77),
+    (0x1D79, 0x1D9A), (0x1E00, 0x1F15), (0x1F18, 0x1F1D), (0x1F20, 0x1F45), (0x1F48, 0x1F4D),
+    (0x1F50, 0x1F57), (0x1F59, 0x1F59), (0x1F5B, 0x1F5B), (0x1F5D, 0x1F5D), (0x1F5F, 0x1F7D),
+    (0x1F80, 0x1FB4), (0x1FB6, 0x1FBC), (0x1FBE, 0x1FBE), (0x1FC2, 0x1FC4), (0x1FC6, 0x1FCC),
+    (0x1FD0, 0x1FD3), (0x1FD6, 0x1FDB), (0x1FE0, 0x1FEC), (0x1FF2, 0x1FF4), (0x1FF6, 0x1FFC),
+    (0x2102, 0x2102), (0x2107, 0x2107), (0x210A, 0x2113), (0x2115, 0x2115), (0x2119, 0x211D),
+    (0x2124, 0x2124), (0x2126, 0x2126), (0x2128, 0x2128), (0x212A, 0x212D), (0x212F, 0x2134),
+    (0x2139, 0x2139), (0x213C, 0x213F), (0x2145, 0x2149), (0x214E, 0x214E), (0x2183, 0x2184),
+    (0x2C00, 0x2C7B), (0x2C7E, 0x2CE4), (0x2CEB, 0x2CEE), (0x2CF2, 0x2CF3), (0xA640, 0xA66D),
+    (0xA680, 0xA69B), (0xA722, 0xA76F), (0xA771, 0xA787), (0xA78B, 0xA78E), (0xAB70, 0xABBF),
+    (0xFB00, 0xFB06), (0xFB13, 0xFB17), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A), (0x10400, 0x1044F),
+    (0x104B0, 0x104D3), (0x104D8, 0x104FB), (0x10C80, 0x10CB2), (0x10CC0, 0x10CF2),
+    (0x118A0, 0x118DF), (0x1E900, 0x1E943),
+];
+#[rustfmt::skip]
+const DEEPSEEK_PUNCT: &[(u32, u32)] = &[
+    (0x21, 0x2F), (0x3A, 0x7E), (0xFF01, 0xFF0F), (0xFF1A, 0xFF5E), (0x2018, 0x201F),
+    (0x3000, 0x3002),
+];
+const CJK: &[(u32, u32)] = &[(0x4E00, 0x9FA5), (0x800, 0x4E00), (0xAC00, 0xD7FF)];
+
+impl Class {
+    fn contains(self, c: u32) -> bool {
+        // Literal-range classes run on llama.cpp's std::wregex path, which first replaces
+        // non-ASCII whitespace by U+000B: such code points never match a range.
+        let in_ranges = |r: &[(u32, u32)]| {
+            !(c > 0x7F && flags(c).is_whitespace()) && r.iter().any(|&(a, b)| (a..=b).contains(&c))
+        };
+        match self {
+            Class::Letter => flags(c).is_letter(),
+            Class::Punct => flags(c).is_punctuation(),
+            Class::Cjk => in_ranges(CJK),
+            Class::DeepseekLetter => in_ranges(DEEPSEEK_LETTERS),
+            Class::DeepseekPunct => in_ranges(DEEPSEEK_PUNCT),
+        }
+    }
 }
 
 /// What a `tokenizer.ggml.pre` name selects, with the vocabulary flags llama.cpp ties to it.
@@ -42,6 +112,13 @@ pub(crate) struct PreConfig {
     pub add_bos: bool,
     /// The pre-tokenizer disables the BOS token (ChatGLM).
     pub no_bos: bool,
+    /// BOS is added even when the file says not to (Gemma 4).
+    pub force_add_bos: bool,
+    /// Words are written in GPT-2's byte-level alphabet (else raw UTF-8 with `<0xNN>` byte
+    /// fallback, SentencePiece style).
+    pub byte_encode: bool,
+    /// Spaces become "▁" before splitting (SentencePiece-style BPE, Gemma 4).
+    pub escape_whitespaces: bool,
 }
 
 const GPT2: &[Split] = &[Split::Gpt2];
@@ -54,6 +131,22 @@ const FALCON: &[Split] = &[
     Split::Gpt2,
     Split::ThreeDigits,
 ];
+const DEEPSEEK_CODER: &[Split] = &[
+    Split::LineBreak,
+    Split::SpaceThen(Class::Letter),
+    Split::SpaceThen(Class::Punct),
+    Split::Runs(Class::Cjk),
+    Split::EachNumber,
+];
+const DEEPSEEK_LLM: &[Split] = &[
+    Split::LineBreak,
+    Split::SpaceThen(Class::DeepseekLetter),
+    Split::SpaceThen(Class::DeepseekPunct),
+    Split::TrailingSpace,
+    Split::Runs(Class::Cjk),
+    Split::NumberRuns,
+];
+const NEWLINES: &[Split] = &[Split::NewlineRuns];
 const DEFAULT: &[Split] = &[
     Split::PunctRuns { backtick: false },
     Split::Gpt2,
@@ -70,6 +163,9 @@ pub(crate) fn lookup(name: &str) -> Option<PreConfig> {
         clean_spaces,
         add_bos,
         no_bos: false,
+        force_add_bos: false,
+        byte_encode: true,
+        escape_whitespaces: false,
     };
     Some(match name {
         "" | "default" => cfg(DEFAULT, false, true, false),
@@ -97,6 +193,14 @@ pub(crate) fn lookup(name: &str) -> Option<PreConfig> {
         | "solar-open" => cfg(QWEN2, false, false, false),
         "stablelm2" | "megrez" => cfg(QWEN2, false, true, false),
         "qwen35" => cfg(QWEN35, false, false, false),
+        "gemma4" | "granite-embed-multi-311m" => PreConfig {
+            force_add_bos: true,
+            byte_encode: false,
+            escape_whitespaces: true,
+            ..cfg(NEWLINES, false, true, false)
+        },
+        "deepseek-coder" => cfg(DEEPSEEK_CODER, false, false, false),
+        "deepseek-llm" => cfg(DEEPSEEK_LLM, false, false, false),
         _ => return None,
     })
 }
@@ -143,6 +247,18 @@ impl Splitter {
                         },
                         &mut self.next,
                     ),
+                    Split::LineBreak => split_runs(
+                        piece,
+                        true,
+                        |c| c == u32::from(b'\r') || c == u32::from(b'\n'),
+                        &mut self.next,
+                    ),
+                    Split::SpaceThen(class) => split_space_then(piece, class, &mut self.next),
+                    Split::Runs(class) => {
+                        split_runs(piece, false, |c| class.contains(c), &mut self.next)
+                    }
+                    Split::TrailingSpace => split_trailing_space(piece, &mut self.next),
+                    Split::NewlineRuns => split_newline_runs(piece, &mut self.next),
                 }
             }
             std::mem::swap(&mut self.cur, &mut self.next);
@@ -424,6 +540,53 @@ fn split_runs(cpts: &[u32], single: bool, class: impl Fn(u32) -> bool, out: &mut
         }
         p.add(pos);
     }
+    p.add(cpts.len());
+}
+
+/// `\s?[class]+`, leftmost matches.
+fn split_space_then(cpts: &[u32], class: Class, out: &mut Vec<usize>) {
+    let mut p = Pieces { out, prev_end: 0 };
+    let n = cpts.len();
+    let mut pos = 0;
+    while pos < n {
+        let start = pos;
+        if flags(cpts[pos]).is_whitespace() && pos + 1 < n && class.contains(cpts[pos + 1]) {
+            pos += 1;
+        } else if !class.contains(cpts[pos]) {
+            pos += 1;
+            continue;
+        }
+        while pos < n && class.contains(cpts[pos]) {
+            pos += 1;
+        }
+        p.add(start); // the gap before the match
+        p.add(pos);
+    }
+    p.add(n);
+}
+
+/// `[^\n]+|[\n]+`: alternating runs of newlines and of everything else.
+fn split_newline_runs(cpts: &[u32], out: &mut Vec<usize>) {
+    let mut pos = 0;
+    while pos < cpts.len() {
+        let newline = cpts[pos] == u32::from(b'\n');
+        let start = pos;
+        while pos < cpts.len() && (cpts[pos] == u32::from(b'\n')) == newline {
+            pos += 1;
+        }
+        out.push(pos - start);
+    }
+}
+
+/// `\s+$`: the final whitespace run of the piece, if any.
+fn split_trailing_space(cpts: &[u32], out: &mut Vec<usize>) {
+    let tail = cpts
+        .iter()
+        .rev()
+        .take_while(|&&c| flags(c).is_whitespace())
+        .count();
+    let mut p = Pieces { out, prev_end: 0 };
+    p.add(cpts.len() - tail);
     p.add(cpts.len());
 }
 

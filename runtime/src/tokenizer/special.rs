@@ -38,6 +38,28 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     None
 }
 
+/// Which adjacent byte pairs occur in a text (a 64 Kibit bitmap): a string with a pair that
+/// does not occur in the text does not occur in it either.
+struct PairSet(Box<[u64; 1024]>);
+
+impl PairSet {
+    fn new(text: &[u8]) -> PairSet {
+        let mut bits = Box::new([0u64; 1024]);
+        for w in text.windows(2) {
+            let k = (usize::from(w[0]) << 8) | usize::from(w[1]);
+            bits[k >> 6] |= 1 << (k & 63);
+        }
+        PairSet(bits)
+    }
+
+    fn may_contain(&self, needle: &[u8]) -> bool {
+        needle.windows(2).all(|w| {
+            let k = (usize::from(w[0]) << 8) | usize::from(w[1]);
+            self.0[k >> 6] & (1 << (k & 63)) != 0
+        })
+    }
+}
+
 /// Partition `text` into `out`. Control and unknown tokens are only recognised with
 /// `parse_special`; user-defined tokens always are (as in llama.cpp and HF tokenizers).
 pub(crate) fn partition(
@@ -52,6 +74,7 @@ pub(crate) fn partition(
         return;
     }
     out.push(Fragment::Text(0..text.len()));
+    let pairs = PairSet::new(text);
     let skip_unless_parsing = TokenAttr::CONTROL.bits() | TokenAttr::UNKNOWN.bits();
     for &id in &vocab.special_tokens {
         let attr = vocab.attrs[id as usize];
@@ -59,10 +82,11 @@ pub(crate) fn partition(
             continue;
         }
         let needle = vocab.text_of(id).as_bytes();
-        // Cheap pre-check: most special tokens do not occur at all.
-        if !out
-            .iter()
-            .any(|f| matches!(f, Fragment::Text(r) if find(&text[r.clone()], needle).is_some()))
+        // Most special tokens do not occur at all: rule them out cheaply before splitting.
+        if !pairs.may_contain(needle)
+            || !out
+                .iter()
+                .any(|f| matches!(f, Fragment::Text(r) if find(&text[r.clone()], needle).is_some()))
         {
             continue;
         }

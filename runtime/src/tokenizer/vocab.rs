@@ -115,6 +115,8 @@ pub(crate) struct Vocab {
     pub add_bos: bool,
     pub add_eos: bool,
     pub add_space_prefix: bool,
+    /// Token texts write spaces as "▁" (SPM, and SentencePiece-style BPE such as Gemma 4).
+    pub escape_whitespaces: bool,
     /// Control, user-defined and unknown tokens, longest text first: the order in which
     /// `encode` looks for them in the input.
     pub special_tokens: Vec<u32>,
@@ -294,6 +296,7 @@ impl Vocab {
             add_bos: data.add_bos_token.unwrap_or(defaults.add_bos),
             add_eos: data.add_eos_token.unwrap_or(false),
             add_space_prefix: data.add_space_prefix.unwrap_or(defaults.add_space_prefix),
+            escape_whitespaces: kind == TokenizerKind::Spm,
             special_tokens: Vec::new(),
             eog: Vec::new(),
         };

@@ -1,6 +1,7 @@
 //! One weight row · one activation row, for every weight type, at every instruction-set level.
 
 pub(crate) mod scalar;
+pub(crate) mod tile;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

@@ -1,0 +1,380 @@
+//! Register-tiled dot products: up to [`TILE_ROWS`] weight rows × [`TILE_COLS`] activation rows
+//! per call (x86-64, for the types that dominate real files: Q4_0, Q4_1, Q8_0).
+//!
+//! Every output is computed with exactly the operations of the one-row kernel in `x86.rs` (the
+//! port of ggml's `ggml_vec_dot_*`): the same integer group-of-4 sums, the same f32 scale
+//! products and the same per-block accumulation order, so results are bit-identical to
+//! [`vec_dot`](crate::vec_dot). What changes is the schedule: a weight block is decoded once
+//! for all columns and an activation block loaded once for all rows, and the R×C accumulator
+//! chains are independent, which hides the 4-cycle FMA latency that bounds a one-row loop.
+//!
+//! Two exact integer identities avoid ggml's per-pair `sign` trick where the instruction set
+//! allows it: for Q4_0, `Σ(q-8)·y = Σq·y − 8·Σy` (nibbles are unsigned, so one `vpdpbusd` per
+//! pair with the column's `−8·Σy` as the starting value); for Q8_0 with VNNI,
+//! `Σx·y = Σ(x+128)·y − 128·Σy`. Both hold exactly in i32 for every group of 4 products, so the
+//! lanes converted to float are the same numbers ggml converts.
+
+use crate::cpu::isa::Isa;
+use ember_quant::GgmlType;
+
+/// Weight rows per tile.
+pub(crate) const TILE_ROWS: usize = 4;
+/// Activation rows (tokens) per tile.
+pub(crate) const TILE_COLS: usize = 4;
+
+/// `out[r][c] = dot(weight row r, activation row c)` for `r < rows`, `c < cols`, where rows are
+/// `w[r * w_stride..]` and `a[c * a_stride..]`, each `nb` blocks long.
+///
+/// # Safety
+/// `rows` is 1 or [`TILE_ROWS`], `1 <= cols <= TILE_COLS`; every row read must lie inside the
+/// allocations `w` and `a` point into.
+pub(crate) type TileFn = unsafe fn(
+    w: *const u8,
+    w_stride: usize,
+    rows: usize,
+    a: *const u8,
+    a_stride: usize,
+    cols: usize,
+    nb: usize,
+    out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+);
+
+/// The tiled kernel for `w_ty` at `isa` (<= `Isa::detected()`), if there is one.
+pub(crate) fn tile_fn(isa: Isa, w_ty: GgmlType) -> Option<TileFn> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let f: TileFn = match (isa, w_ty) {
+            (Isa::Avx512, GgmlType::Q4_0) => avx512::q4_0,
+            (Isa::Avx512, GgmlType::Q4_1) => avx512::q4_1,
+            (Isa::Avx512, GgmlType::Q8_0) => avx512::q8_0,
+            (Isa::Avx2, GgmlType::Q4_0) => avx2::q4_0,
+            (Isa::Avx2, GgmlType::Q4_1) => avx2::q4_1,
+            (Isa::Avx2, GgmlType::Q8_0) => avx2::q8_0,
+            _ => return None,
+        };
+        Some(f)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (isa, w_ty);
+        None
+    }
+}
+
+/// Expands to a `TileFn` named `$name` that dispatches `(rows, cols)` to the const-generic body.
+#[cfg(target_arch = "x86_64")]
+macro_rules! dispatch {
+    ($name:ident, $body:ident) => {
+        pub(super) unsafe fn $name(
+            w: *const u8,
+            ws: usize,
+            rows: usize,
+            a: *const u8,
+            as_: usize,
+            cols: usize,
+            nb: usize,
+            out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+        ) {
+            // SAFETY (all arms): the caller upholds `TileFn`'s contract, and this module is
+            // reached only through `tile_fn` at a level the CPU supports.
+            unsafe {
+                match (rows, cols) {
+                    (4, 4) => $body::<4, 4>(w, ws, a, as_, nb, out),
+                    (4, 3) => $body::<4, 3>(w, ws, a, as_, nb, out),
+                    (4, 2) => $body::<4, 2>(w, ws, a, as_, nb, out),
+                    (4, 1) => $body::<4, 1>(w, ws, a, as_, nb, out),
+                    (1, 4) => $body::<1, 4>(w, ws, a, as_, nb, out),
+                    (1, 3) => $body::<1, 3>(w, ws, a, as_, nb, out),
+                    (1, 2) => $body::<1, 2>(w, ws, a, as_, nb, out),
+                    _ => $body::<1, 1>(w, ws, a, as_, nb, out),
+                }
+            }
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+macro_rules! tiles {
+    ($features:literal, $vnni:expr) => {
+        use super::{TILE_COLS, TILE_ROWS};
+        use std::arch::x86_64::*;
+
+        #[inline]
+        #[target_feature(enable = $features)]
+        unsafe fn h(p: *const u8) -> f32 {
+            let bits = std::ptr::read_unaligned(p as *const u16);
+            _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+        }
+
+        #[inline]
+        #[target_feature(enable = $features)]
+        unsafe fn hsum_float_8(x: __m256) -> f32 {
+            let mut r = _mm256_extractf128_ps::<1>(x);
+            r = _mm_add_ps(r, _mm256_castps256_ps128(x));
+            r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+            r = _mm_add_ss(r, _mm_movehdup_ps(r));
+            _mm_cvtss_f32(r)
+        }
+
+        /// 32 nibbles at `p` → 32 bytes in 0..16: low nibbles first, then high nibbles.
+        #[inline]
+        #[target_feature(enable = $features)]
+        unsafe fn bytes_from_nibbles_32(p: *const u8) -> __m256i {
+            let tmp = _mm_loadu_si128(p as *const __m128i);
+            let bytes = _mm256_set_m128i(_mm_srli_epi16::<4>(tmp), tmp);
+            _mm256_and_si256(_mm256_set1_epi8(0xF), bytes)
+        }
+
+        /// `acc + Σ₄ u·s` per i32 lane (u unsigned, s signed bytes; no i16 saturation occurs
+        /// for the operand ranges used here: |u·s + u·s| ≤ 2·15·128 or sign-trick operands).
+        #[inline]
+        #[target_feature(enable = $features)]
+        unsafe fn dp(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
+            if $vnni {
+                vnni(acc, u, s)
+            } else {
+                let p = _mm256_madd_epi16(_mm256_set1_epi16(1), _mm256_maddubs_epi16(u, s));
+                _mm256_add_epi32(acc, p)
+            }
+        }
+
+        /// Q4_1 × Q8_1: ggml's `acc += (d_x·d_y) · Σ₄ q·y` (f32 FMA per block) plus the scalar
+        /// `summs += m_x · s_y`, kept per column in the lanes of one SSE register.
+        #[target_feature(enable = $features)]
+        unsafe fn q4_1_tile<const R: usize, const C: usize>(
+            w: *const u8,
+            ws: usize,
+            a: *const u8,
+            as_: usize,
+            nb: usize,
+            out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+        ) {
+            let mut acc = [[_mm256_setzero_ps(); C]; R];
+            let mut summs = [_mm_setzero_ps(); R];
+            for i in 0..nb {
+                let mut qy = [_mm256_setzero_si256(); C];
+                let mut dy = [0f32; C];
+                let mut sy = [0f32; 4];
+                for c in 0..C {
+                    let yb = a.add(c * as_ + i * 36);
+                    dy[c] = h(yb);
+                    sy[c] = h(yb.add(2));
+                    qy[c] = _mm256_loadu_si256(yb.add(4) as *const __m256i);
+                }
+                let syv = _mm_loadu_ps(sy.as_ptr());
+                for r in 0..R {
+                    let xb = w.add(r * ws + i * 20);
+                    let dx = h(xb);
+                    summs[r] = _mm_add_ps(summs[r], _mm_mul_ps(_mm_set1_ps(h(xb.add(2))), syv));
+                    let qx = bytes_from_nibbles_32(xb.add(4));
+                    for c in 0..C {
+                        let d = _mm256_mul_ps(_mm256_set1_ps(dx), _mm256_set1_ps(dy[c]));
+                        let q = _mm256_cvtepi32_ps(dp(_mm256_setzero_si256(), qx, qy[c]));
+                        acc[r][c] = _mm256_fmadd_ps(d, q, acc[r][c]);
+                    }
+                }
+            }
+            for r in 0..R {
+                let mut s = [0f32; 4];
+                _mm_storeu_ps(s.as_mut_ptr(), summs[r]);
+                for c in 0..C {
+                    out[r][c] = hsum_float_8(acc[r][c]) + s[c];
+                }
+            }
+        }
+
+        /// Q4_0 × Q8_0: `acc += (d_x·d_y) · Σ₄ (q−8)·y`, the i32 sums formed as `Σ₄ q·y − 8·Σ₄ y`.
+        #[target_feature(enable = $features)]
+        unsafe fn q4_0_tile<const R: usize, const C: usize>(
+            w: *const u8,
+            ws: usize,
+            a: *const u8,
+            as_: usize,
+            nb: usize,
+            out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+        ) {
+            let mut acc = [[_mm256_setzero_ps(); C]; R];
+            let eights = _mm256_set1_epi8(8);
+            for i in 0..nb {
+                let mut qy = [_mm256_setzero_si256(); C];
+                let mut neg = [_mm256_setzero_si256(); C];
+                let mut dy = [0f32; C];
+                for c in 0..C {
+                    let yb = a.add(c * as_ + i * 34);
+                    dy[c] = h(yb);
+                    qy[c] = _mm256_loadu_si256(yb.add(2) as *const __m256i);
+                    neg[c] = _mm256_sub_epi32(
+                        _mm256_setzero_si256(),
+                        dp(_mm256_setzero_si256(), eights, qy[c]),
+                    );
+                }
+                for r in 0..R {
+                    let xb = w.add(r * ws + i * 18);
+                    let dx = h(xb);
+                    let qx = bytes_from_nibbles_32(xb.add(2));
+                    for c in 0..C {
+                        let d = _mm256_set1_ps(dx * dy[c]);
+                        let q = _mm256_cvtepi32_ps(dp(neg[c], qx, qy[c]));
+                        acc[r][c] = _mm256_fmadd_ps(d, q, acc[r][c]);
+                    }
+                }
+            }
+            for r in 0..R {
+                for c in 0..C {
+                    out[r][c] = hsum_float_8(acc[r][c]);
+                }
+            }
+        }
+
+        /// Q8_0 × Q8_0: `acc += (d_x·d_y) · Σ₄ x·y`. With VNNI the sums are formed as
+        /// `Σ₄ (x+128)·y − 128·Σ₄ y`; without, with ggml's sign trick (`|x| · sign(y, x)`).
+        #[target_feature(enable = $features)]
+        unsafe fn q8_0_tile<const R: usize, const C: usize>(
+            w: *const u8,
+            ws: usize,
+            a: *const u8,
+            as_: usize,
+            nb: usize,
+            out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+        ) {
+            let mut acc = [[_mm256_setzero_ps(); C]; R];
+            let bias = _mm256_set1_epi8(-128);
+            for i in 0..nb {
+                let mut qy = [_mm256_setzero_si256(); C];
+                let mut neg = [_mm256_setzero_si256(); C];
+                let mut dy = [0f32; C];
+                for c in 0..C {
+                    let yb = a.add(c * as_ + i * 34);
+                    dy[c] = h(yb);
+                    qy[c] = _mm256_loadu_si256(yb.add(2) as *const __m256i);
+                    if $vnni {
+                        neg[c] = _mm256_sub_epi32(
+                            _mm256_setzero_si256(),
+                            dp(_mm256_setzero_si256(), bias, qy[c]),
+                        );
+                    }
+                }
+                for r in 0..R {
+                    let xb = w.add(r * ws + i * 34);
+                    let dx = h(xb);
+                    let qx = _mm256_loadu_si256(xb.add(2) as *const __m256i);
+                    let (ux, ax) = if $vnni {
+                        (_mm256_xor_si256(qx, bias), qx)
+                    } else {
+                        (qx, _mm256_sign_epi8(qx, qx))
+                    };
+                    for c in 0..C {
+                        let d = _mm256_set1_ps(dx * dy[c]);
+                        let sums = if $vnni {
+                            dp(neg[c], ux, qy[c])
+                        } else {
+                            dp(_mm256_setzero_si256(), ax, _mm256_sign_epi8(qy[c], ux))
+                        };
+                        acc[r][c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sums), acc[r][c]);
+                    }
+                }
+            }
+            for r in 0..R {
+                for c in 0..C {
+                    out[r][c] = hsum_float_8(acc[r][c]);
+                }
+            }
+        }
+
+        dispatch!(q4_0, q4_0_tile);
+        dispatch!(q4_1, q4_1_tile);
+        dispatch!(q8_0, q8_0_tile);
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    tiles!("avx2,fma,f16c", false);
+
+    /// Never called at this level (`$vnni` is false); present so both instantiations compile.
+    #[inline(always)]
+    unsafe fn vnni(acc: __m256i, _u: __m256i, _s: __m256i) -> __m256i {
+        acc
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    tiles!(
+        "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni",
+        true
+    );
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+    unsafe fn vnni(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(acc, u, s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::dot::dot_fn;
+    use crate::cpu::quantize::{act_row_bytes, act_type, quantize_row};
+    use crate::cpu::testutil::{random_weights, Rng};
+
+    /// Every (rows, cols) shape of every tiled type gives exactly the one-row kernel's bits,
+    /// including extreme activations (all −128/127 bytes) that stress the integer identities.
+    #[test]
+    fn tiles_match_one_row_kernel_bit_for_bit() {
+        let mut rng = Rng::new(11);
+        for isa in Isa::available() {
+            for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
+                let Some(tile) = tile_fn(isa, ty) else {
+                    continue;
+                };
+                let dot = dot_fn(isa, ty).unwrap();
+                let k = 32 * 7;
+                let w = random_weights(&mut rng, ty, k, TILE_ROWS);
+                let wb = w.len() / TILE_ROWS;
+                let ab = act_row_bytes(ty, k).unwrap();
+                let mut act = vec![0u8; ab * TILE_COLS];
+                for c in 0..TILE_COLS {
+                    let mut x = rng.vec_f32(k, 2.0);
+                    if c == 1 {
+                        // Saturated blocks: every byte at ±127 after quantization.
+                        x.iter_mut()
+                            .enumerate()
+                            .for_each(|(j, v)| *v = if j % 3 == 0 { -1.0 } else { 1.0 });
+                    }
+                    quantize_row(isa, act_type(ty), &x, &mut act[c * ab..(c + 1) * ab]);
+                }
+                for rows in [1, TILE_ROWS] {
+                    for cols in 1..=TILE_COLS {
+                        let mut out = [[f32::NAN; TILE_COLS]; TILE_ROWS];
+                        // SAFETY: `rows`/`cols` are in range and every row lies inside `w`/`act`.
+                        unsafe {
+                            tile(
+                                w.as_ptr(),
+                                wb,
+                                rows,
+                                act.as_ptr(),
+                                ab,
+                                cols,
+                                k / 32,
+                                &mut out,
+                            )
+                        };
+                        for r in 0..rows {
+                            for c in 0..cols {
+                                let want =
+                                    dot(&w[r * wb..(r + 1) * wb], &act[c * ab..(c + 1) * ab]);
+                                assert_eq!(
+                                    out[r][c].to_bits(),
+                                    want.to_bits(),
+                                    "{ty} {isa} rows={rows} cols={cols} r={r} c={c}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
