@@ -34,7 +34,13 @@ def weight_bytes_per_token(path):
     total = sum(names.values())
     if "output.weight" in names:
         total -= names.get("token_embd.weight", 0)
-    return total, sum(int(t.n_elements) for t in r.tensors if t.name != "output.weight" or "token_embd.weight" not in names)
+    arch = r.fields["general.architecture"].contents()
+    get = lambda k: int(r.fields[f"{arch}.{k}"].contents())
+    n_head = get("attention.head_count")
+    kv_heads = get("attention.head_count_kv") if f"{arch}.attention.head_count_kv" in r.fields else n_head
+    kv_dim = kv_heads * (get("embedding_length") // n_head)
+    kv_bytes_per_token = 2 * get("block_count") * kv_dim * 2  # f16 K and V, every layer
+    return total, kv_bytes_per_token
 
 
 def run_ember(args, path):
@@ -94,11 +100,13 @@ def machine():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--ember", required=True)
-    ap.add_argument("--llama-bench", required=True)
-    ap.add_argument("--llama-load", required=True)
-    ap.add_argument("--membw", required=True)
-    ap.add_argument("--model", action="append", required=True, help="NAME=PATH")
+    ap.add_argument("--ember")
+    ap.add_argument("--llama-bench")
+    ap.add_argument("--llama-load")
+    ap.add_argument("--membw")
+    ap.add_argument("--model", action="append", default=[], help="NAME=PATH")
+    ap.add_argument("--render", action="store_true",
+                    help="only re-render the table, plot and BENCHMARKS.md from bench/results.json")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("-p", "--n-prompt", type=int, default=512)
@@ -106,7 +114,15 @@ def main():
     ap.add_argument("--ttft", type=int, default=128)
     ap.add_argument("--command", default="bench/run.sh")
     ap.add_argument("--out", default=ROOT)
+    ap.add_argument("--append", action="store_true",
+                    help="merge into an existing bench/results.json (rows of the same model are replaced)")
     args = ap.parse_args()
+    if args.render:
+        result = json.load(open(os.path.join(args.out, "bench", "results.json")))
+        render(result, args)
+        return
+    if not (args.ember and args.llama_bench and args.llama_load and args.membw and args.model):
+        ap.error("--ember, --llama-bench, --llama-load, --membw and --model are required")
 
     info = machine()
     bw = {t: float(sh([args.membw, str(t)]).stdout) for t in (1, args.threads)}
@@ -124,9 +140,12 @@ def main():
             print(f"  {name} rep {rep + 1}/{args.reps}: ember pp {e_runs[-1]['pp']:.1f} tg {e_runs[-1]['tg']:.1f} | "
                   f"llama.cpp pp {l_runs[-1]['pp']:.1f} tg {l_runs[-1]['tg']:.1f}", flush=True)
         l_load = float(sh([args.llama_load, path, "3"]).stdout)
-        wbytes, _ = weight_bytes_per_token(path)
+        wbytes, kv_per_tok = weight_bytes_per_token(path)
         row = {"model": name, "path": os.path.relpath(path, ROOT), "file_bytes": os.path.getsize(path),
-               "weight_bytes_per_token": wbytes, "ember": {}, "llama": {}}
+               "weight_bytes_per_token": wbytes,
+               # ember bench's context: max(pp, tg, ttft + 1) positions.
+               "kv_bytes": kv_per_tok * max(args.n_prompt, args.n_gen, args.ttft + 1),
+               "ember": {}, "llama": {}}
         for key in ("pp", "tg", "ttft_ms"):
             row["ember"][key] = ms([r[key] for r in e_runs])
             row["llama"][key] = ms([r[key] for r in l_runs])
@@ -142,12 +161,25 @@ def main():
         row["tg_bound"] = bw[args.threads] * 1e9 / wbytes
         rows.append(row)
 
+    if args.append and os.path.exists(os.path.join(args.out, "bench", "results.json")):
+        old = json.load(open(os.path.join(args.out, "bench", "results.json")))
+        mine = {r["model"] for r in rows}
+        rows = [r for r in old["rows"] if r["model"] not in mine] + rows
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": info, "threads": args.threads, "reps": args.reps, "rows": rows}
     os.makedirs(os.path.join(args.out, "bench"), exist_ok=True)
     with open(os.path.join(args.out, "bench", "results.json"), "w") as f:
         json.dump(result, f, indent=1)
-    table = markdown_table(result, args)
+    render(result, args)
+
+
+def render(result, args):
+    for r in result["rows"]:
+        if "kv_bytes" not in r:
+            r["kv_bytes"] = weight_bytes_per_token(os.path.join(ROOT, r["path"]))[1] * max(args.n_prompt, args.n_gen, args.ttft + 1)
+    order = ["SmolLM2", "1B-shape Q4_0", "1B-shape Q4_K_M", "1B-shape Q8_0", "7B"]
+    result["rows"].sort(key=lambda r: next((i for i, o in enumerate(order) if r["model"].startswith(o)), 99))
+    table = markdown_table(result, args) + "\n\n" + targets_table(result, args)
     print(table)
     plot(result, os.path.join(args.out, "bench", "tokens_per_s.png"), args)
     write_benchmarks_md(result, table, args)
@@ -174,6 +206,25 @@ def markdown_table(res, args):
     return "\n".join(lines)
 
 
+def targets_table(res, args):
+    """The issue's targets, each marked met or not with the measured figure."""
+    yes = lambda ok: "met" if ok else "**not met**"
+    lines = ["| target | model | measured | status |", "|---|---|---|---|"]
+    for r in res["rows"]:
+        e, l = r["ember"], r["llama"]
+        small = r["model"].startswith("SmolLM2")
+        want = 1.5 if small else 1.0
+        lines.append(f"| tg{args.n_gen} ≥ {want}× llama.cpp | {r['model']} | {r['tg_ratio']:.2f}× | {yes(r['tg_ratio'] >= want)} |")
+        if r["model"].startswith("1B"):
+            frac = e["tg"][0] / r["tg_bound"]
+            lines.append(f"| tg{args.n_gen} ≥ 90% of bandwidth bound | {r['model']} | {frac:.0%} of {r['tg_bound']:.1f} t/s | {yes(frac >= 0.9)} |")
+        lines.append(f"| pp{args.n_prompt} ≥ 1.0× llama.cpp | {r['model']} | {r['pp_ratio']:.2f}× | {yes(r['pp_ratio'] >= 1.0)} |")
+        limit = r["file_bytes"] + r["kv_bytes"] + 100 * 2**20
+        lines.append(f"| peak RSS ≤ file + KV + 100 MB | {r['model']} | {e['rss'] / 2**20:.0f} MiB (limit {limit / 2**20:.0f}) | {yes(e['rss'] <= limit)} |")
+        lines.append(f"| load ≤ llama.cpp | {r['model']} | {e['load_ms']:.0f} vs {l['load_ms']:.0f} ms | {yes(e['load_ms'] <= l['load_ms'])} |")
+    return "\n".join(lines)
+
+
 def plot(res, path, args):
     import matplotlib
 
@@ -183,14 +234,24 @@ def plot(res, path, args):
     rows = res["rows"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, key, title in ((axes[0], "pp", f"prompt processing pp{args.n_prompt}"), (axes[1], "tg", f"generation tg{args.n_gen}")):
-        xs = range(len(rows))
-        w = 0.38
-        ev = [r["ember"][key][0] for r in rows]
-        lv = [r["llama"][key][0] for r in rows]
-        ax.bar([x - w / 2 for x in xs], ev, w, yerr=[r["ember"][key][1] for r in rows], label="ember")
-        ax.bar([x + w / 2 for x in xs], lv, w, yerr=[r["llama"][key][1] for r in rows], label="llama.cpp")
+        xs = list(range(len(rows)))
+        # Markers on a log axis (bars would start at an arbitrary floor): models differ by 100×.
+        for eng, label, marker, dx in (("ember", "ember", "o", -0.08), ("llama", "llama.cpp", "s", 0.08)):
+            v = [r[eng][key][0] for r in rows]
+            ax.errorbar([x + dx for x in xs], v, yerr=[r[eng][key][1] for r in rows], fmt=marker,
+                        markersize=8, capsize=3, label=label)
+            for x, y in zip(xs, v):
+                ax.annotate(f"{y:.1f}", (x + dx, y), textcoords="offset points", xytext=(10 if dx > 0 else -10, 0),
+                            ha="left" if dx > 0 else "right", va="center", fontsize=7)
         for x, r in zip(xs, rows):
-            ax.text(x, max(r["ember"][key][0], r["llama"][key][0]) * 1.02, f"{r[key + '_ratio']:.2f}×", ha="center", fontsize=8)
+            top = max(r["ember"][key][0], r["llama"][key][0])
+            ax.annotate(f"{r[key + '_ratio']:.2f}×", (x, top), textcoords="offset points", xytext=(0, 12),
+                        ha="center", fontsize=8, weight="bold")
+        ax.set_xlim(-0.6, len(rows) - 0.4)
+        lo = min(min(r["ember"][key][0], r["llama"][key][0]) for r in rows)
+        hi = max(max(r["ember"][key][0], r["llama"][key][0]) for r in rows)
+        ax.set_ylim(lo / 1.6, hi * 1.8)
+        ax.grid(axis="y", which="both", alpha=0.3)
         ax.set_xticks(list(xs))
         ax.set_xticklabels([r["model"] for r in rows], rotation=15, fontsize=8)
         ax.set_yscale("log")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ember vs llama.cpp, side by side, on this machine. One command from a fresh checkout:
-#   bench/run.sh [--with-7b] [--reps N] [--threads T]
+#   bench/run.sh [--with-7b | --only-7b] [--reps N] [--threads T]
 # Builds ember, llama.cpp's llama-bench and llama-quantize (scripts/build_llama_cpp.sh; cmake and
 # ninja from PyPI; cached in .cache/), the bandwidth probe and load timer (bench/*.c*), makes the
 # random-weight models (bench/make_models.sh; cached in models/), then runs bench/compare.py:
@@ -10,12 +10,13 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-with7b="" reps=3 threads=2
+with7b="" reps=3 threads=2 only7b="" extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --with-7b) with7b=--with-7b ;;
     --reps) reps="$2"; shift ;;
     --threads) threads="$2"; shift ;;
+    --only-7b) with7b=--with-7b only7b=1; extra+=(--append) ;; # add the 7B row to the last results
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -38,11 +39,14 @@ if [ ! -x "$bin/llama-load" ] || [ bench/llama_load.cpp -nt "$bin/llama-load" ];
 fi
 bench/make_models.sh $with7b
 
-models=(--model "SmolLM2-135M Q4_1=models/SmolLM2-135M-Instruct.Q4_1.gguf")
-for t in Q4_0 Q4_K_M Q8_0; do models+=(--model "1B-shape $t=models/llama1b-shape-$t.gguf"); done
+models=()
+if [ -z "$only7b" ]; then
+  models+=(--model "SmolLM2-135M Q4_1=models/SmolLM2-135M-Instruct.Q4_1.gguf")
+  for t in Q4_0 Q4_K_M Q8_0; do models+=(--model "1B-shape $t=models/llama1b-shape-$t.gguf"); done
+fi
 [ -n "$with7b" ] && models+=(--model "7B-shape Q4_0=models/llama7b-shape-Q4_0.gguf")
 
 cmd="bench/run.sh $with7b --reps $reps --threads $threads"
 python3 bench/compare.py --ember target/release/ember --llama-bench "$build/bin/llama-bench" \
   --llama-load "$bin/llama-load" --membw "$bin/membw" --threads "$threads" --reps "$reps" \
-  --command "${cmd% }" "${models[@]}"
+  --command "${cmd% }" "${extra[@]}" "${models[@]}"

@@ -33,10 +33,12 @@
  *   ember is caught and reported as EMBER_ERR_INTERNAL; it never unwinds into C.
  *
  * Buffers. Output arrays and strings are owned by the caller and passed as pointer + capacity.
- *   The size needed is always stored in the length output (*n_tokens_out, *len_out, ...),
- *   even on failure; if the capacity is too small nothing is written and the result is
+ *   The size needed is stored in the length output (*n_tokens_out, *len_out, ...; these may
+ *   be NULL); if the capacity is too small nothing is written and the result is
  *   EMBER_ERR_BUFFER_TOO_SMALL. So a call with NULL and capacity 0 asks for the size. Strings
- *   are NUL-terminated and need len + 1 bytes. Text is UTF-8.
+ *   are NUL-terminated and need len + 1 bytes. Text is UTF-8. (The optional buffers lent in
+ *   ember_generation_t are the exception: generation has happened, so they are filled as far
+ *   as they go and the full sizes are reported.)
  *
  * Thread safety.
  *   - ember_version, ember_status_str, ember_last_error, the *_default_params functions:
@@ -201,33 +203,6 @@ typedef struct ember_session_params_t {
   ember_device_t device;
 } ember_session_params_t;
 
-// `max_tokens` tokens were generated.
-#define EMBER_STOP_MAX_TOKENS 0
-
-// The model produced an end-of-generation token (not included in the output).
-#define EMBER_STOP_END_OF_GENERATION 1
-
-// A stop string appeared (not included in the text).
-#define EMBER_STOP_STOP_STRING 2
-
-// The streaming callback returned false.
-#define EMBER_STOP_CALLBACK 3
-
-// `ember_session_abort` was called.
-#define EMBER_STOP_ABORTED 4
-
-// "No token": returned by the special-token queries when the model has none.
-#define EMBER_TOKEN_NONE UINT32_MAX
-
-// Let ember choose (today: the CPU).
-#define EMBER_DEVICE_AUTO 0
-
-// The CPU (SIMD kernels, `n_threads` worker threads).
-#define EMBER_DEVICE_CPU 1
-
-// A GPU. Not available in this version: session creation fails with EMBER_ERR_UNSUPPORTED.
-#define EMBER_DEVICE_GPU 2
-
 // Success.
 #define EMBER_OK 0
 
@@ -278,6 +253,33 @@ typedef struct ember_session_params_t {
 // A bug in ember (a caught panic). The handle involved may be reset; please report it.
 #define EMBER_ERR_INTERNAL 15
 
+// `max_tokens` tokens were generated.
+#define EMBER_STOP_MAX_TOKENS 0
+
+// The model produced an end-of-generation token (not included in the output).
+#define EMBER_STOP_END_OF_GENERATION 1
+
+// A stop string appeared (not included in the text).
+#define EMBER_STOP_STOP_STRING 2
+
+// The streaming callback returned false.
+#define EMBER_STOP_CALLBACK 3
+
+// `ember_session_abort` was called.
+#define EMBER_STOP_ABORTED 4
+
+// "No token": returned by the special-token queries when the model has none.
+#define EMBER_TOKEN_NONE UINT32_MAX
+
+// Let ember choose (today: the CPU).
+#define EMBER_DEVICE_AUTO 0
+
+// The CPU (SIMD kernels, `n_threads` worker threads).
+#define EMBER_DEVICE_CPU 1
+
+// A GPU. Not available in this version: session creation fails with EMBER_ERR_UNSUPPORTED.
+#define EMBER_DEVICE_GPU 2
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -320,9 +322,13 @@ ember_status_t ember_chat_template_render(const struct ember_chat_template_t *tm
 // Default generation parameters: 128 tokens, no stop strings, no callback.
 struct ember_generate_params_t ember_generate_default_params(void);
 
-// Continue the session's context with `n_prompt` prompt tokens (may be 0 to continue from
-// what is already there) and generate with `sampler` until a stop condition. Text is streamed
-// to `params->on_text`; `result` (may be NULL) receives the outcome.
+// Continue the session's context with `n_prompt` prompt tokens and generate with `sampler`
+// until a stop condition. Text is streamed to `params->on_text`; `result` (may be NULL)
+// receives the outcome.
+//
+// The last generated token is not evaluated into the cache (n_past does not count it): to
+// continue a generation, pass that token (or the next turn's text) as the prompt. An empty
+// prompt samples from the logits of the last evaluated token.
 //
 // `params` may be NULL for the defaults. Errors: EMBER_ERR_NULL_POINTER,
 // EMBER_ERR_INVALID_TOKEN (a prompt id outside the vocabulary; nothing is evaluated),

@@ -37,6 +37,7 @@
 pub mod cpu;
 mod error;
 
+pub use cpu::attn::{attn_scores_f16, attn_weighted_sum_f16};
 pub use cpu::dot::{vec_dot, vec_dot_at};
 pub use cpu::isa::Isa;
 pub use cpu::matmul::{

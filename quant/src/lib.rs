@@ -7,6 +7,7 @@ pub mod blocks;
 pub mod dequant;
 pub mod gguf;
 pub mod quantize;
+pub mod safetensors;
 pub mod types;
 
 pub use dequant::{dequantize, DequantError};

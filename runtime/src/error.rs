@@ -17,6 +17,11 @@ pub enum Error {
     },
     #[error("{path}: invalid GGUF: {source}")]
     Gguf { path: PathBuf, source: GgufError },
+    #[error("{path}: invalid safetensors: {source}")]
+    Safetensors {
+        path: PathBuf,
+        source: ember_quant::safetensors::SafetensorsError,
+    },
     #[error("tokenizer: {0}")]
     Tokenizer(#[from] TokenizerError),
     #[error("unsupported architecture `{0}` (supported: llama, qwen2)")]

@@ -41,7 +41,7 @@ MODELS = {
 N_PREDICT = 64
 N_PROBS = 10
 N_CTX = 2048
-N_THREADS = 2
+N_THREADS = 1
 
 LONG_PROSE = (
     "The lighthouse keeper had kept the same routine for thirty-one years. Every evening, a little "
@@ -133,12 +133,16 @@ def quiet_stderr():
 class Driver:
     """tests/golden/llama_golden.cpp over a pipe: one model, one context, one request at a time."""
 
-    def __init__(self, model_path):
+    def __init__(self, model_path, n_predict=N_PREDICT, token_by_token=False):
         if not os.access(DRIVER, os.X_OK):
             sys.exit(f"{DRIVER} missing: run scripts/build_llama_cpp.sh")
+        env = dict(os.environ)
+        if token_by_token:  # n_ubatch = 1: the prompt goes through the single-token kernels
+            env["LLAMA_GOLDEN_UBATCH"] = "1"
+        self.n_predict = n_predict
         self.proc = subprocess.Popen(
-            [DRIVER, model_path, str(N_CTX), str(N_THREADS), str(N_PREDICT), str(N_PROBS)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="ascii",
+            [DRIVER, model_path, str(N_CTX), str(N_THREADS), str(n_predict), str(N_PROBS)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="ascii", env=env,
         )
         self.info = {}
         for line in self.proc.stdout:
@@ -159,7 +163,7 @@ class Driver:
         prompt_ids = [int(t) for t in head[2:]]
         assert len(prompt_ids) == int(head[1])
         generated, top = [], []
-        for _ in range(N_PREDICT):
+        for _ in range(self.n_predict):
             f = self.proc.stdout.readline().split()
             assert f[0] == "STEP", f
             generated.append(int(f[1]))
@@ -334,6 +338,17 @@ def record(name, rel_path, cross_check):
         print(f"{name}/{case_name}: {len(ids)} prompt tokens -> {gen_text[:50]!r}"
               + (f" (xllamacpp agrees: {case['xllamacpp_same_text']})" if cross_check else ""), file=sys.stderr)
     driver.close()
+    # The same llama.cpp build with the prompt fed one token at a time (n_ubatch = 1): llama.cpp's
+    # batched and single-token kernels differ, and this shows by how much.
+    single = Driver(path, n_predict=1, token_by_token=True)
+    single_diffs = []
+    for case in cases:
+        _, _, top1 = single.run(case["prompt"], case["add_bos"])
+        lp = dict((t, l) for t, l in top1[0])
+        d = max(abs(l - lp[t]) for t, l in case["top_logprobs"][0] if t in lp)
+        case["ubatch1_step0_max_abs_diff"] = d
+        single_diffs.append(d)
+    single.close()
     exact = float64_first_step(path, [c["prompt_tokens"] for c in cases])
     exact_diffs = []
     for case, lp in zip(cases, exact):
@@ -383,6 +398,7 @@ def record(name, rel_path, cross_check):
             "top1_top2_gap_min": gaps[0],
             "n_steps": len(gaps),
             "xllamacpp_max_abs_logprob_diff": max(xdiffs) if xdiffs else None,
+            "ubatch1_step0_max_abs_logprob_diff": max(single_diffs),
             "float64_step0_max_abs_logprob_diff": max(exact_diffs),
             "float64_step0_median_abs_logprob_diff": statistics.median(exact_diffs),
         },

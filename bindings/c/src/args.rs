@@ -46,7 +46,11 @@ pub(crate) unsafe fn str_arg<'a>(p: *const c_char, name: &str) -> Result<&'a str
 /// # Safety
 /// If `len > 0`, `p` points to `len` initialized, properly aligned `T`s that live for the
 /// returned lifetime and are not written meanwhile.
-pub(crate) unsafe fn slice_arg<'a, T>(p: *const T, len: usize, name: &str) -> Result<&'a [T], Failure> {
+pub(crate) unsafe fn slice_arg<'a, T>(
+    p: *const T,
+    len: usize,
+    name: &str,
+) -> Result<&'a [T], Failure> {
     if len == 0 {
         return Ok(&[]);
     }
@@ -54,7 +58,9 @@ pub(crate) unsafe fn slice_arg<'a, T>(p: *const T, len: usize, name: &str) -> Re
         return Err(null(name));
     }
     if len > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
-        return Err(Failure::invalid(format!("`{name}`: length {len} is too large")));
+        return Err(Failure::invalid(format!(
+            "`{name}`: length {len} is too large"
+        )));
     }
     // SAFETY: non-NULL, `len` elements valid by the caller's contract; the size fits isize.
     Ok(unsafe { std::slice::from_raw_parts(p, len) })
@@ -152,7 +158,11 @@ pub(crate) unsafe fn copy_str_out(
 ///
 /// # Safety
 /// if `cap > 0`, `buf` points to `cap` writable bytes.
-pub(crate) unsafe fn copy_str_truncated(text: &str, buf: *mut c_char, cap: usize) -> Result<(), Failure> {
+pub(crate) unsafe fn copy_str_truncated(
+    text: &str,
+    buf: *mut c_char,
+    cap: usize,
+) -> Result<(), Failure> {
     if cap == 0 {
         return Ok(());
     }

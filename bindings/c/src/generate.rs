@@ -95,9 +95,13 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Continue the session's context with `n_prompt` prompt tokens (may be 0 to continue from
-/// what is already there) and generate with `sampler` until a stop condition. Text is streamed
-/// to `params->on_text`; `result` (may be NULL) receives the outcome.
+/// Continue the session's context with `n_prompt` prompt tokens and generate with `sampler`
+/// until a stop condition. Text is streamed to `params->on_text`; `result` (may be NULL)
+/// receives the outcome.
+///
+/// The last generated token is not evaluated into the cache (n_past does not count it): to
+/// continue a generation, pass that token (or the next turn's text) as the prompt. An empty
+/// prompt samples from the logits of the last evaluated token.
 ///
 /// `params` may be NULL for the defaults. Errors: EMBER_ERR_NULL_POINTER,
 /// EMBER_ERR_INVALID_TOKEN (a prompt id outside the vocabulary; nothing is evaluated),

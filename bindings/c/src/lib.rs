@@ -12,6 +12,7 @@
 
 mod args;
 pub mod chat;
+pub mod codes;
 pub mod generate;
 pub mod model;
 pub mod sampler;

@@ -241,7 +241,9 @@ fn token_or_none(t: Option<u32>) -> ember_token_t {
 pub unsafe extern "C" fn ember_model_token_bos(model: *const ember_model_t) -> ember_token_t {
     guard_value(EMBER_TOKEN_NONE, || {
         // SAFETY: forwarded contract.
-        Ok(token_or_none(unsafe { model_ref(model) }?.tokenizer().bos()))
+        Ok(token_or_none(
+            unsafe { model_ref(model) }?.tokenizer().bos(),
+        ))
     })
 }
 
@@ -253,7 +255,9 @@ pub unsafe extern "C" fn ember_model_token_bos(model: *const ember_model_t) -> e
 pub unsafe extern "C" fn ember_model_token_eos(model: *const ember_model_t) -> ember_token_t {
     guard_value(EMBER_TOKEN_NONE, || {
         // SAFETY: forwarded contract.
-        Ok(token_or_none(unsafe { model_ref(model) }?.tokenizer().eos()))
+        Ok(token_or_none(
+            unsafe { model_ref(model) }?.tokenizer().eos(),
+        ))
     })
 }
 

@@ -175,7 +175,9 @@ pub unsafe extern "C" fn ember_session_n_ctx(session: *const ember_session_t) ->
 pub unsafe extern "C" fn ember_session_n_past(session: *const ember_session_t) -> u32 {
     guard_value(0, || {
         // SAFETY: the caller's contract.
-        Ok(unsafe { arg(session, "session") }?.n_past.load(Ordering::Acquire))
+        Ok(unsafe { arg(session, "session") }?
+            .n_past
+            .load(Ordering::Acquire))
     })
 }
 

@@ -55,7 +55,10 @@ fn smollm2_path() -> Option<CString> {
     if path.exists() {
         return Some(CString::new(path.to_str().unwrap()).unwrap());
     }
-    let msg = format!("{} missing: run scripts/setup_test_assets.sh", path.display());
+    let msg = format!(
+        "{} missing: run scripts/setup_test_assets.sh",
+        path.display()
+    );
     assert!(std::env::var_os("CI").is_none(), "{msg}");
     eprintln!("SKIP: {msg}");
     None
@@ -116,9 +119,11 @@ fn c_generate_matches_rust_api_greedy() {
         ..Default::default()
     };
     let mut session = ember_rt::Session::new(model.clone(), &sp).unwrap();
-    let mut sampler =
-        ember_rt::Sampler::new(ember_rt::SamplerParams::greedy(), model.tokenizer().n_vocab())
-            .unwrap();
+    let mut sampler = ember_rt::Sampler::new(
+        ember_rt::SamplerParams::greedy(),
+        model.tokenizer().n_vocab(),
+    )
+    .unwrap();
     let gp = ember_rt::GenerateParams {
         max_tokens: n_gen,
         ..Default::default()
@@ -133,7 +138,16 @@ fn c_generate_matches_rust_api_greedy() {
     let mut n = 0usize;
     // SAFETY: valid handle, text and buffers with the capacities given.
     let st = unsafe {
-        ember_tokenize(m.0, prompt.as_ptr().cast(), prompt.len(), true, true, ids.as_mut_ptr(), ids.len(), &mut n)
+        ember_tokenize(
+            m.0,
+            prompt.as_ptr().cast(),
+            prompt.len(),
+            true,
+            true,
+            ids.as_mut_ptr(),
+            ids.len(),
+            &mut n,
+        )
     };
     assert_eq!(st, EMBER_OK, "{}", last_error());
     assert_eq!(&ids[..n], &rust_ids[..]);
@@ -144,10 +158,18 @@ fn c_generate_matches_rust_api_greedy() {
     let mut s = ptr::null_mut();
     // SAFETY: valid handles and out pointers throughout; freed at the end.
     unsafe {
-        assert_eq!(ember_session_new(m.0, &params, &mut s), EMBER_OK, "{}", last_error());
+        assert_eq!(
+            ember_session_new(m.0, &params, &mut s),
+            EMBER_OK,
+            "{}",
+            last_error()
+        );
         let greedy = ember_sampler_greedy_params();
         let mut smp = ptr::null_mut();
-        assert_eq!(ember_sampler_new(&greedy, ember_model_n_vocab(m.0), &mut smp), EMBER_OK);
+        assert_eq!(
+            ember_sampler_new(&greedy, ember_model_n_vocab(m.0), &mut smp),
+            EMBER_OK
+        );
         let mut streamed = String::new();
         let mut g = ember_generate_default_params();
         g.max_tokens = n_gen as u32;
@@ -170,7 +192,10 @@ fn c_generate_matches_rust_api_greedy() {
         let st = ember_generate(s, smp, ids.as_ptr(), n, &g, &mut result);
         assert_eq!(st, EMBER_OK, "{}", last_error());
         assert_eq!(&out_ids[..result.n_tokens], &rust_gen.tokens[..]);
-        assert_eq!(CStr::from_ptr(text.as_ptr()).to_str().unwrap(), rust_gen.text);
+        assert_eq!(
+            CStr::from_ptr(text.as_ptr()).to_str().unwrap(),
+            rust_gen.text
+        );
         assert_eq!(streamed, rust_gen.text);
         assert_eq!(result.text_len, rust_gen.text.len());
         assert_eq!(result.n_prompt_eval, n);
@@ -215,13 +240,23 @@ fn null_handles_are_reported_not_dereferenced() {
         assert_eq!(ember_session_abort(ptr::null()), EMBER_ERR_NULL_POINTER);
         assert_eq!(ember_sampler_reset(ptr::null_mut()), EMBER_ERR_NULL_POINTER);
         assert_eq!(
-            ember_generate(ptr::null_mut(), ptr::null_mut(), ptr::null(), 0, ptr::null(), ptr::null_mut()),
+            ember_generate(
+                ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null(),
+                0,
+                ptr::null(),
+                ptr::null_mut()
+            ),
             EMBER_ERR_NULL_POINTER
         );
         let mut smp = ptr::null_mut();
         assert_eq!(ember_sampler_new(ptr::null(), 10, &mut smp), EMBER_OK);
         let mut tok = 0;
-        assert_eq!(ember_sampler_sample(smp, ptr::null(), 5, &mut tok), EMBER_ERR_NULL_POINTER);
+        assert_eq!(
+            ember_sampler_sample(smp, ptr::null(), 5, &mut tok),
+            EMBER_ERR_NULL_POINTER
+        );
         ember_sampler_free(smp);
     }
 }
@@ -236,7 +271,12 @@ fn session_in_use_elsewhere_reports_busy() {
     let mut s = ptr::null_mut();
     // SAFETY: valid handles; the guard below holds the session's lock as another thread would.
     unsafe {
-        assert_eq!(ember_session_new(m.0, &params, &mut s), EMBER_OK, "{}", last_error());
+        assert_eq!(
+            ember_session_new(m.0, &params, &mut s),
+            EMBER_OK,
+            "{}",
+            last_error()
+        );
         let held = (*s).lock().unwrap();
         assert_eq!(ember_session_reset(s), EMBER_ERR_BUSY);
         // Abort and the counters never need the lock.

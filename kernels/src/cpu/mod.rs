@@ -1,6 +1,7 @@
 //! CPU compute: instruction-set dispatch, activation quantization, dot kernels, the thread
 //! pool and the quantized matrix product built from them.
 
+pub mod attn;
 pub(crate) mod block_io;
 pub mod dot;
 pub mod isa;

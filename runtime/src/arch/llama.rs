@@ -566,24 +566,26 @@ impl Llama {
                 // attention weights) to f16 as well.
                 qh.copy_from_slice(&q[i * qd + h * hd..i * qd + (h + 1) * hd]);
                 ops::round_to_f16(qh);
-                for (j, s) in scores[..len].iter_mut().enumerate() {
-                    *s = ember_kernels::dot_f16(
-                        &k_cache[j * kvd + kv_off..j * kvd + kv_off + hd],
-                        qh,
-                    ) * scale;
-                }
+                // Sizes hold by construction (len <= n_ctx rows of kvd in the cache), so
+                // the kernels' size errors cannot occur here.
+                let _ = ember_kernels::attn_scores_f16(
+                    &k_cache[kv_off..],
+                    kvd,
+                    len,
+                    qh,
+                    scale,
+                    &mut scores[..len],
+                );
                 ops::softmax(&mut scores[..len]);
                 ops::round_to_f16(&mut scores[..len]);
                 // SAFETY: see above; slice (token i, head h) belongs to this task only.
                 let out = unsafe { att.chunk(i * qd + h * hd, hd) };
-                out.fill(0.0);
-                for (j, &p) in scores[..len].iter().enumerate() {
-                    ember_kernels::axpy_f16(
-                        p,
-                        &v_cache[j * kvd + kv_off..j * kvd + kv_off + hd],
-                        out,
-                    );
-                }
+                let _ = ember_kernels::attn_weighted_sum_f16(
+                    &v_cache[kv_off..],
+                    kvd,
+                    &scores[..len],
+                    out,
+                );
             }
         });
     }
@@ -617,7 +619,7 @@ fn matmul(
 /// [`matmul`] each.
 fn matmul_group<const G: usize>(
     pool: &ThreadPool,
-    data: &[u8],
+    data: &dyn WeightData,
     x: &[f32],
     n: usize,
     scratch: &mut [u8],

@@ -30,6 +30,46 @@ enum Command {
     Info(InfoArgs),
     /// Measure prompt and generation speed, time to first token, load time and peak RSS.
     Bench(BenchArgs),
+    /// Convert an HF checkpoint directory or a GGUF file into one quantized .safetensors file.
+    Quantize(QuantizeArgs),
+    /// Perplexity of a model on a text file (llama-perplexity's definition).
+    Perplexity(PerplexityArgs),
+}
+
+#[derive(Args)]
+struct QuantizeArgs {
+    /// Input: HF checkpoint directory, GGUF file or ember .safetensors file.
+    input: PathBuf,
+    /// Output .safetensors file.
+    output: PathBuf,
+    /// Weight type: q4_0, q4_1, q5_0, q5_1, q8_0, f16, bf16, f32.
+    #[arg(long = "type", default_value = "q8_0")]
+    ty: String,
+    /// Print a JSON summary (sizes, time, per-tensor types).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct PerplexityArgs {
+    /// Model (GGUF file, HF checkpoint directory or ember .safetensors file).
+    #[arg(short = 'm', long = "model")]
+    model: PathBuf,
+    /// Text file.
+    #[arg(short = 'f', long = "file")]
+    file: PathBuf,
+    /// Tokens per chunk.
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 512)]
+    ctx: usize,
+    /// Worker threads (0: one per core).
+    #[arg(short = 't', long = "threads", default_value_t = 0)]
+    threads: usize,
+    /// Evaluate at most this many chunks.
+    #[arg(long)]
+    chunks: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -190,6 +230,8 @@ fn main() -> ExitCode {
         Command::Chat(a) => chat(a),
         Command::Info(a) => info(a),
         Command::Bench(a) => bench(a),
+        Command::Quantize(a) => quantize(a),
+        Command::Perplexity(a) => perplexity(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -492,6 +534,70 @@ fn bench(a: BenchArgs) -> CliResult {
     }
     if a.json {
         println!("{}", serde_json::json!({ "results": all, "models": stats }));
+    }
+    Ok(())
+}
+
+fn quantize(a: QuantizeArgs) -> CliResult {
+    let ty = ember::quantize::parse_type(&a.ty)?;
+    let mut last = std::time::Instant::now();
+    let report = ember::quantize::quantize(&a.input, &a.output, ty, |done, total| {
+        // A one-line progress bar on stderr, redrawn at most ten times a second.
+        if done == total || last.elapsed().as_millis() >= 100 {
+            last = std::time::Instant::now();
+            let width = 40;
+            let filled = width * done / total.max(1);
+            eprint!(
+                "\r[{}{}] {done}/{total} tensors",
+                "#".repeat(filled),
+                " ".repeat(width - filled)
+            );
+            if done == total {
+                eprintln!();
+            }
+        }
+    })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} -> {} ({}): {:.1} MiB -> {:.1} MiB, {} tensors, {:.1} s",
+            report.input.display(),
+            report.output.display(),
+            report.ty,
+            report.input_bytes as f64 / 1048576.0,
+            report.output_bytes as f64 / 1048576.0,
+            report.tensors.len(),
+            report.seconds
+        );
+    }
+    Ok(())
+}
+
+fn perplexity(a: PerplexityArgs) -> CliResult {
+    let text =
+        std::fs::read_to_string(&a.file).map_err(|e| format!("{}: {e}", a.file.display()))?;
+    let model = Arc::new(Model::load(&a.model, &LoadParams::default())?);
+    let params = ember::perplexity::PerplexityParams {
+        n_ctx: a.ctx,
+        n_threads: a.threads,
+        max_chunks: a.chunks,
+    };
+    let report = ember::perplexity::perplexity(model, &text, &params, |i, n, ppl| {
+        if !a.json {
+            eprint!("[{}/{n}] {ppl:.4} ", i + 1);
+            if i + 1 == n {
+                eprintln!();
+            }
+        }
+    })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "Final estimate: PPL = {:.4} +/- {:.5} ({} chunks of {} tokens, {:.1} s)",
+            report.ppl, report.ppl_err, report.n_chunks, report.n_ctx, report.seconds
+        );
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! Register-tiled dot products: up to [`TILE_ROWS`] weight rows × [`TILE_COLS`] activation rows
-//! per call (x86-64, for the types that dominate real files: Q4_0, Q4_1, Q8_0).
+//! per call (x86-64, for the types that dominate real files: Q4_0, Q4_1, Q8_0, Q4_K).
 //!
 //! Every output is computed with exactly the operations of the one-row kernel in `x86.rs` (the
 //! port of ggml's `ggml_vec_dot_*`): the same integer group-of-4 sums, the same f32 scale
@@ -50,6 +50,8 @@ pub(crate) fn tile_fn(isa: Isa, w_ty: GgmlType) -> Option<TileFn> {
             (Isa::Avx2, GgmlType::Q4_0) => avx2::q4_0,
             (Isa::Avx2, GgmlType::Q4_1) => avx2::q4_1,
             (Isa::Avx2, GgmlType::Q8_0) => avx2::q8_0,
+            (Isa::Avx512, GgmlType::Q4_K) => avx512::q4_k,
+            (Isa::Avx2, GgmlType::Q4_K) => avx2::q4_k,
             _ => return None,
         };
         Some(f)
@@ -65,6 +67,7 @@ pub(crate) fn tile_fn(isa: Isa, w_ty: GgmlType) -> Option<TileFn> {
 #[cfg(target_arch = "x86_64")]
 macro_rules! dispatch {
     ($name:ident, $body:ident) => {
+        #[allow(clippy::too_many_arguments)]
         pub(super) unsafe fn $name(
             w: *const u8,
             ws: usize,
@@ -96,6 +99,7 @@ macro_rules! dispatch {
 #[cfg(target_arch = "x86_64")]
 macro_rules! tiles {
     ($features:literal, $vnni:expr) => {
+        use super::super::x86::K4_SHUFFLE;
         use super::{TILE_COLS, TILE_ROWS};
         use std::arch::x86_64::*;
 
@@ -281,9 +285,109 @@ macro_rules! tiles {
             }
         }
 
+        /// Q4_K × Q8_K, ggml's AVX2 kernel per pair: the 6-bit scales and mins of each row are
+        /// decoded once per block for all columns, the Q8_K block sums once for all rows.
+        #[target_feature(enable = $features)]
+        unsafe fn q4_k_tile<const R: usize, const C: usize>(
+            w: *const u8,
+            ws: usize,
+            a: *const u8,
+            as_: usize,
+            nb: usize,
+            out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+        ) {
+            let m4 = _mm256_set1_epi8(0xF);
+            let mut acc = [[_mm256_setzero_ps(); C]; R];
+            let mut acc_m = [[_mm_setzero_ps(); C]; R];
+            for i in 0..nb {
+                let mut yd = [0f32; C];
+                let mut q8s = [_mm_setzero_si128(); C];
+                for c in 0..C {
+                    let yb = a.add(c * as_ + i * 292);
+                    yd[c] = std::ptr::read_unaligned(yb as *const f32);
+                    let q8sums = _mm256_loadu_si256(yb.add(260) as *const __m256i);
+                    q8s[c] = _mm_hadd_epi16(
+                        _mm256_extracti128_si256::<0>(q8sums),
+                        _mm256_extracti128_si256::<1>(q8sums),
+                    );
+                }
+                let mut scales = [_mm256_setzero_si256(); R];
+                let mut dx = [0f32; R];
+                for r in 0..R {
+                    let xb = w.add(r * ws + i * 144);
+                    dx[r] = h(xb);
+                    let dmx = h(xb.add(2));
+                    let u = super::super::x86::k4_utmp(std::slice::from_raw_parts(xb.add(4), 12));
+                    let mins_and_scales = _mm256_cvtepu8_epi16(_mm_set_epi32(
+                        u[3] as i32,
+                        u[2] as i32,
+                        u[1] as i32,
+                        u[0] as i32,
+                    ));
+                    let mins = _mm256_extracti128_si256::<1>(mins_and_scales);
+                    for c in 0..C {
+                        let prod = _mm_madd_epi16(mins, q8s[c]);
+                        let dmin = -yd[c] * dmx;
+                        acc_m[r][c] =
+                            _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m[r][c]);
+                    }
+                    let sc128 = _mm256_extracti128_si256::<0>(mins_and_scales);
+                    scales[r] = _mm256_set_m128i(sc128, sc128);
+                }
+                let mut sumi = [[_mm256_setzero_si256(); C]; R];
+                for j in 0..4 {
+                    let mut q8l = [_mm256_setzero_si256(); C];
+                    let mut q8h = [_mm256_setzero_si256(); C];
+                    for c in 0..C {
+                        let q8 = a.add(c * as_ + i * 292 + 4 + 64 * j);
+                        q8l[c] = _mm256_loadu_si256(q8 as *const __m256i);
+                        q8h[c] = _mm256_loadu_si256(q8.add(32) as *const __m256i);
+                    }
+                    let shuf_l = _mm256_loadu_si256(K4_SHUFFLE[2 * j].as_ptr() as *const __m256i);
+                    let shuf_h =
+                        _mm256_loadu_si256(K4_SHUFFLE[2 * j + 1].as_ptr() as *const __m256i);
+                    for r in 0..R {
+                        let scale_l = _mm256_shuffle_epi8(scales[r], shuf_l);
+                        let scale_h = _mm256_shuffle_epi8(scales[r], shuf_h);
+                        let q4bits = _mm256_loadu_si256(
+                            w.add(r * ws + i * 144 + 16 + 32 * j) as *const __m256i
+                        );
+                        let q4l = _mm256_and_si256(q4bits, m4);
+                        let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(q4bits), m4);
+                        for c in 0..C {
+                            let p16l =
+                                _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q4l, q8l[c]));
+                            let p16h =
+                                _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q4h, q8h[c]));
+                            sumi[r][c] = _mm256_add_epi32(sumi[r][c], _mm256_add_epi32(p16l, p16h));
+                        }
+                    }
+                }
+                for r in 0..R {
+                    for c in 0..C {
+                        let d = yd[c] * dx[r];
+                        acc[r][c] = _mm256_fmadd_ps(
+                            _mm256_set1_ps(d),
+                            _mm256_cvtepi32_ps(sumi[r][c]),
+                            acc[r][c],
+                        );
+                    }
+                }
+            }
+            for r in 0..R {
+                for c in 0..C {
+                    let mut m = acc_m[r][c];
+                    m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+                    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+                    out[r][c] = hsum_float_8(acc[r][c]) + _mm_cvtss_f32(m);
+                }
+            }
+        }
+
         dispatch!(q4_0, q4_0_tile);
         dispatch!(q4_1, q4_1_tile);
         dispatch!(q8_0, q8_0_tile);
+        dispatch!(q4_k, q4_k_tile);
     };
 }
 
@@ -325,12 +429,21 @@ mod tests {
     fn tiles_match_one_row_kernel_bit_for_bit() {
         let mut rng = Rng::new(11);
         for isa in Isa::available() {
-            for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
+            for ty in [
+                GgmlType::Q4_0,
+                GgmlType::Q4_1,
+                GgmlType::Q8_0,
+                GgmlType::Q4_K,
+            ] {
                 let Some(tile) = tile_fn(isa, ty) else {
                     continue;
                 };
                 let dot = dot_fn(isa, ty).unwrap();
-                let k = 32 * 7;
+                let k = if ty == GgmlType::Q4_K {
+                    256 * 3
+                } else {
+                    32 * 7
+                };
                 let w = random_weights(&mut rng, ty, k, TILE_ROWS);
                 let wb = w.len() / TILE_ROWS;
                 let ab = act_row_bytes(ty, k).unwrap();
@@ -357,7 +470,7 @@ mod tests {
                                 act.as_ptr(),
                                 ab,
                                 cols,
-                                k / 32,
+                                k / ty.block_len(),
                                 &mut out,
                             )
                         };

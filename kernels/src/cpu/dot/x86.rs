@@ -40,7 +40,7 @@ const fn k4_shuffle() -> [[u8; 32]; 8] {
     }
     t
 }
-static K4_SHUFFLE: [[u8; 32]; 8] = k4_shuffle();
+pub(super) static K4_SHUFFLE: [[u8; 32]; 8] = k4_shuffle();
 
 /// `pshufb` controls for Q6_K: 8 copies of byte 2i then 8 of byte 2i+1 (`get_scale_shuffle`).
 const fn q6_shuffle() -> [[u8; 16]; 8] {
@@ -81,7 +81,7 @@ static Q3K_SHUFFLE: [[u8; 32]; 4] = q3k_shuffle();
 
 /// Q4_K/Q5_K 12-byte scale block → 4 words: 8 six-bit scales then 8 six-bit mins (ggml `utmp`).
 #[inline(always)]
-fn k4_utmp(s: &[u8]) -> [u32; 4] {
+pub(super) fn k4_utmp(s: &[u8]) -> [u32; 4] {
     const KMASK1: u32 = 0x3f3f_3f3f;
     const KMASK2: u32 = 0x0f0f_0f0f;
     const KMASK3: u32 = 0x0303_0303;
