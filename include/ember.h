@@ -268,6 +268,9 @@ typedef struct ember_session_params_t {
 // `ember_session_abort` was called.
 #define EMBER_STOP_ABORTED 4
 
+// The context filled up; what was generated is kept (and in the session's cache).
+#define EMBER_STOP_CONTEXT_FULL 5
+
 // "No token": returned by the special-token queries when the model has none.
 #define EMBER_TOKEN_NONE UINT32_MAX
 

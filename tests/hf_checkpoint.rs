@@ -12,8 +12,11 @@
 //!   GGUF tokenizer on a longer corpus.
 //!
 //! Rules as tests/golden.rs: identical greedy ids except at a near-tie (llama.cpp's top two
-//! within `TIE_GAP` nats), after which ember follows llama.cpp's tokens; every top-10
-//! log-probability within `LOGPROB_TOL`.
+//! within the tie gap), after which ember follows llama.cpp's tokens; llama.cpp's top-10
+//! log-probabilities compared as a distribution of errors. With f16 weights the activations stay
+//! f16 and the strict bounds hold; with Q8_0 weights every activation is quantized to 8 bits and
+//! float summation order flips some of those roundings, so the Q8_0 case uses tests/golden.rs's
+//! bounds, calibrated on ember's own scalar-vs-SIMD spread (see that file).
 
 mod common;
 
@@ -24,10 +27,31 @@ use ember::arch::ops::log_softmax_at;
 use ember::{LoadParams, Model, Session, SessionParams};
 use serde_json::Value;
 
-const TIE_GAP: f64 = 1e-3;
-/// Same tolerance as tests/golden.rs: only float summation order differs (here also the order
-/// of the q/k head dimensions, which RoPE style and permutation exchange).
-const LOGPROB_TOL: f64 = 0.03;
+/// How close two engines must be.
+struct Bounds {
+    /// A greedy divergence is accepted where llama.cpp's top two are within this (nats).
+    tie_gap: f64,
+    mean: f64,
+    p90: f64,
+    max: f64,
+}
+
+/// f16 weights: only summation order differs (and the order of the q/k head dimensions, which
+/// NeoX RoPE over HF rows and adjacent-pair RoPE over GGUF rows exchange).
+const F16: Bounds = Bounds {
+    tie_gap: 1e-3,
+    mean: 0.01,
+    p90: 0.02,
+    max: 0.05,
+};
+
+/// 8-bit activations: tests/golden.rs's TIE_GAP, MEAN/P90/MAX_LOGPROB_TOL.
+const Q8: Bounds = Bounds {
+    tie_gap: 0.3,
+    mean: 0.15,
+    p90: 0.35,
+    max: 1.5,
+};
 
 fn golden() -> Option<&'static Value> {
     static G: OnceLock<Option<Value>> = OnceLock::new();
@@ -43,6 +67,17 @@ fn golden() -> Option<&'static Value> {
                 sha.as_str().unwrap(),
                 "{shard} is not the file the goldens were recorded with: rerun tests/hf/make_hf_fixture.py"
             );
+        }
+        for key in ["f16", "q8_0"] {
+            let path = common::root().join(g[key]["path"].as_str().unwrap());
+            if path.exists() {
+                assert_eq!(
+                    sha256_file(&path),
+                    g[key]["sha256"].as_str().unwrap(),
+                    "{} is not the file the goldens were recorded from",
+                    path.display()
+                );
+            }
         }
         Some(g)
     })
@@ -72,17 +107,10 @@ fn ids(v: &Value) -> Vec<u32> {
         .collect()
 }
 
-/// Replay every case of `reference` (a golden section) on `model`: prompt ids, greedy ids and,
-/// with `tol`, llama.cpp's top-10 log-probabilities. Returns ember's log-probabilities of those
-/// candidates, step by step along llama.cpp's tokens.
-fn check_against(
-    model: &Arc<Model>,
-    g: &Value,
-    reference: &Value,
-    label: &str,
-    tol: Option<f64>,
-) -> Vec<f64> {
-    let mut dump = Vec::new();
+/// Replay every case of `reference` (a golden section) on `model`: prompt ids, greedy ids and
+/// llama.cpp's top-10 log-probabilities, within `b`.
+fn check_against(model: &Arc<Model>, g: &Value, reference: &Value, label: &str, b: &Bounds) {
+    let mut errs = Vec::new();
     let eog = ids(&reference["eog_token_ids"]);
     let params = SessionParams {
         n_ctx: g["settings"]["n_ctx"].as_u64().unwrap() as usize,
@@ -91,7 +119,6 @@ fn check_against(
         logits_all: false,
     };
     let mut failures = Vec::new();
-    let mut worst: f64 = 0.0;
     for case in reference["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let prompt = ids(&case["prompt_tokens"]);
@@ -118,15 +145,8 @@ fn check_against(
                 .map(|c| (c[0].as_u64().unwrap() as u32, c[1].as_f64().unwrap()))
                 .collect();
             for &(id, lp) in &cands {
-                let ours = log_softmax_at(logits, id as usize) as f64;
-                dump.push(ours);
-                let d = (ours - lp).abs();
-                worst = worst.max(d);
-                if tol.is_some_and(|t| d > t) {
-                    failures.push(format!(
-                        "{name} step {step}: token {id} log-prob off by {d:.4}"
-                    ));
-                }
+                let d = (log_softmax_at(logits, id as usize) as f64 - lp).abs();
+                errs.push(d);
             }
             let pick = (0..logits.len())
                 .filter(|&i| !eog.contains(&(i as u32)))
@@ -139,7 +159,7 @@ fn check_against(
                     .map(|c| c.1)
                     .collect();
                 let gap = allowed[0] - allowed.get(1).copied().unwrap_or(f64::NEG_INFINITY);
-                if gap <= TIE_GAP {
+                if gap <= b.tie_gap {
                     diverged = Some(step);
                     eprintln!("{label}/{name}: near-tie divergence at step {step} (gap {gap:.2e})");
                 } else {
@@ -158,14 +178,26 @@ fn check_against(
             diverged.unwrap_or(reference_ids.len())
         );
     }
-    eprintln!("{label}: worst log-prob difference {worst:.4} nats");
+    errs.sort_by(f64::total_cmp);
+    let mean = errs.iter().sum::<f64>() / errs.len() as f64;
+    let p90 = errs[errs.len() * 9 / 10];
+    let max = errs[errs.len() - 1];
+    eprintln!("{label}: |Δ log-prob| mean {mean:.4}, p90 {p90:.4}, max {max:.4} nats");
+    for (what, v, bound) in [
+        ("mean", mean, b.mean),
+        ("p90", p90, b.p90),
+        ("max", max, b.max),
+    ] {
+        if v > bound {
+            failures.push(format!("{what} |Δ log-prob| {v:.4} > {bound}"));
+        }
+    }
     assert!(
         failures.is_empty(),
         "{label}: {} mismatches:\n{}",
         failures.len(),
         failures.join("\n")
     );
-    dump
 }
 
 #[test]
@@ -175,7 +207,7 @@ fn hf_directory_matches_llama_cpp_on_the_f16_gguf() {
     // Zero-copy: only the f16 norm vectors are converted, every matrix stays in the shards.
     assert_eq!(model.arch().token_embd.ty, ember_quant::GgmlType::F16);
     assert!(!model.is_converted(&model.arch().layers[0].wq));
-    check_against(&model, g, &g["f16"], "hf-f16", Some(LOGPROB_TOL));
+    check_against(&model, g, &g["f16"], "hf-f16", &F16);
 }
 
 #[test]
@@ -198,20 +230,14 @@ fn own_q8_0_safetensors_matches_llama_cpp_on_the_q8_0_gguf() {
         report.output_bytes
     );
     assert_eq!(model.arch().layers[0].wq.ty, ember_quant::GgmlType::Q8_0);
-    // Greedy ids must be llama.cpp's. Log-probabilities are compared with ember on the Q8_0
-    // GGUF itself (same blocks: quantize writes them bit-identical to llama-quantize): ember's
-    // Q8_0 kernels currently sit up to ~0.4 nats from llama.cpp's on this model whatever the
-    // container, which is tests/golden.rs's business, not the file format's.
-    let ours = check_against(&model, g, &g["q8_0"], "st-q8_0", None);
-    let gguf = load(&common::root().join(g["q8_0"]["path"].as_str().unwrap()));
-    let theirs = check_against(&gguf, g, &g["q8_0"], "gguf-q8_0", None);
-    let worst = ours
-        .iter()
-        .zip(&theirs)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
-    eprintln!("q8_0 safetensors vs Q8_0 GGUF in ember: worst log-prob difference {worst:.4}");
-    assert!(worst <= LOGPROB_TOL, "{worst}");
+    assert_eq!(
+        model.n_params(),
+        report.n_params,
+        "block tensors count elements"
+    );
+    // The tied embedding table is also the output head: one tensor, no lm_head.weight.
+    assert_eq!(model.arch().output.name, model.arch().token_embd.name);
+    check_against(&model, g, &g["q8_0"], "st-q8_0", &Q8);
 }
 
 #[test]
@@ -273,4 +299,26 @@ fn tokenizer_json_matches_the_gguf_vocabulary_on_a_corpus() {
     assert_eq!(hf.tokenizer().add_bos(), gguf.tokenizer().add_bos());
     assert_eq!(hf.tokenizer().eog_tokens(), gguf.tokenizer().eog_tokens());
     assert_eq!(hf.chat_template(), gguf.chat_template());
+}
+
+#[test]
+fn malformed_safetensors_files_are_typed_load_errors() {
+    let dir = std::env::temp_dir().join(format!("ember-hf-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.safetensors");
+    let json = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#;
+    let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(json.as_bytes());
+    bytes.resize(bytes.len() + 12, 0);
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Model::load(&path, &LoadParams::default())
+        .err()
+        .expect("malformed file loaded");
+    assert!(matches!(err, ember::Error::Safetensors { .. }), "{err}");
+    // A directory without config.json is an I/O error naming the file.
+    let err = Model::load(&dir, &LoadParams::default())
+        .err()
+        .expect("directory without config.json loaded");
+    assert!(matches!(err, ember::Error::Io { .. }), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

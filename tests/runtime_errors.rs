@@ -121,7 +121,7 @@ fn context_overflow_is_context_full() {
 }
 
 #[test]
-fn generation_past_the_context_is_context_full() {
+fn generation_past_the_context_stops_with_context_full() {
     let Some(model) = common::smollm2() else {
         return;
     };
@@ -138,11 +138,54 @@ fn generation_past_the_context_is_context_full() {
         ignore_eos: true,
         ..Default::default()
     };
-    let err = s
+    let out = s
         .generate(&[1, 2, 3, 4], &mut sampler, &gen, |_| true)
+        .unwrap();
+    assert_eq!(out.stop_reason, ember::StopReason::ContextFull);
+    assert_eq!(out.tokens.len(), 8);
+    assert_eq!(s.n_past(), 12);
+    // A prompt that does not fit at all is an error.
+    s.reset();
+    let err = s
+        .generate(&[1; 13], &mut sampler, &gen, |_| true)
         .err()
         .unwrap();
-    assert!(matches!(err, Error::ContextFull { n_ctx: 12, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::ContextFull {
+                n_ctx: 12,
+                needed: 13
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn cache_holds_prompt_and_generated_tokens_after_generate() {
+    let Some(model) = common::smollm2() else {
+        return;
+    };
+    let mut s = Session::new(
+        model.clone(),
+        &SessionParams {
+            n_ctx: 64,
+            n_threads: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut sampler = Sampler::new(SamplerParams::greedy(), model.tokenizer().n_vocab()).unwrap();
+    let gen = ember::GenerateParams {
+        max_tokens: 5,
+        ignore_eos: true,
+        ..Default::default()
+    };
+    let out = s
+        .generate(&[1, 2, 3], &mut sampler, &gen, |_| true)
+        .unwrap();
+    assert_eq!(s.tokens(), [&[1, 2, 3][..], &out.tokens].concat());
 }
 
 #[test]

@@ -44,6 +44,8 @@ pub enum StopReason {
     Callback,
     /// The abort flag was set.
     Aborted,
+    /// The context is full: nothing more fits in the KV cache.
+    ContextFull,
 }
 
 /// What one `generate` call produced.
@@ -76,8 +78,10 @@ impl Session {
     /// Continue the context with `prompt` and generate until a stop condition.
     ///
     /// `on_text` receives text as soon as it is complete UTF-8 and cannot be the start of a stop
-    /// string; returning `false` stops generation. If the context fills up first, the error is
-    /// [`Error::ContextFull`] (the text so far has been streamed).
+    /// string; returning `false` stops generation. A prompt that does not fit in the context is
+    /// [`Error::ContextFull`]; filling the context while generating ends the generation with
+    /// [`StopReason::ContextFull`], keeping what was generated. Afterwards the cache holds the
+    /// prompt and every generated token.
     pub fn generate(
         &mut self,
         prompt: &[u32],
@@ -129,6 +133,10 @@ impl Session {
                 out.stop_reason = StopReason::Aborted;
                 break;
             }
+            if self.n_past() >= self.n_ctx() {
+                out.stop_reason = StopReason::ContextFull;
+                break;
+            }
             let id = sampler.sample(self.logits());
             if !params.ignore_eos && tokenizer.is_eog(id) {
                 out.stop_reason = StopReason::EndOfGeneration;
@@ -136,6 +144,9 @@ impl Session {
             }
             sampler.accept(id);
             out.tokens.push(id);
+            // Every generated token goes into the cache at once, so that the cache always holds
+            // prompt + generated tokens and a later call (the next chat turn) continues from here.
+            self.eval(&[id])?;
             out.text
                 .push_str(decoder.push(tokenizer.token_to_piece(id, false)?));
             if let Some(at) = find_stop(&out.text, &params.stop, emitted) {
@@ -156,10 +167,6 @@ impl Session {
                     break;
                 }
             }
-            if out.tokens.len() == params.max_tokens {
-                break;
-            }
-            self.eval(&[id])?;
         }
         out.text.push_str(decoder.finish());
         if out.stop_reason != StopReason::StopString {

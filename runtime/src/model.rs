@@ -99,10 +99,14 @@ impl Model {
             load_hf_dir(&path, params, &mut report)?
         } else {
             let storage = open(&path, params, &mut report)?;
-            if storage.bytes().starts_with(b"GGUF") {
-                load_gguf(&path, storage)?
-            } else {
+            // safetensors has no magic number: a file that is not GGUF is read as safetensors
+            // when it says so by name (anything else gets the GGUF parser's error).
+            let safetensors = !storage.bytes().starts_with(b"GGUF")
+                && path.extension().is_some_and(|e| e == "safetensors");
+            if safetensors {
                 load_safetensors_file(&path, storage, params, &mut report)?
+            } else {
+                load_gguf(&path, storage)?
             }
         };
         if loaded.tokenizer.n_vocab() != loaded.arch.config.n_vocab {
@@ -337,7 +341,6 @@ fn from_safetensors(
 
 /// Read the whole file into 8-byte aligned memory (so blocks can be viewed in place), reporting
 /// progress from 0 to 0.9.
-
 fn read_aligned(
     mut file: File,
     path: &Path,

@@ -607,6 +607,7 @@ pub extern "system" fn Java_dev_ember_EmberSession_nativeGenerate<'l>(
             StopReason::StopString => 2,
             StopReason::Callback => 3,
             StopReason::Aborted => 4,
+            StopReason::ContextFull => 5,
         };
         let obj = env.new_object(
             "dev/ember/Generation",

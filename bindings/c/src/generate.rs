@@ -34,6 +34,8 @@ pub const EMBER_STOP_STOP_STRING: ember_stop_reason_t = 2;
 pub const EMBER_STOP_CALLBACK: ember_stop_reason_t = 3;
 /// `ember_session_abort` was called.
 pub const EMBER_STOP_ABORTED: ember_stop_reason_t = 4;
+/// The context filled up; what was generated is kept (and in the session's cache).
+pub const EMBER_STOP_CONTEXT_FULL: ember_stop_reason_t = 5;
 
 /// When to stop and where to stream. Get the defaults from `ember_generate_default_params()`.
 #[repr(C)]
@@ -192,6 +194,7 @@ pub unsafe extern "C" fn ember_generate(
                 StopReason::StopString => EMBER_STOP_STOP_STRING,
                 StopReason::Callback => EMBER_STOP_CALLBACK,
                 StopReason::Aborted => EMBER_STOP_ABORTED,
+                StopReason::ContextFull => EMBER_STOP_CONTEXT_FULL,
             };
             r.n_prompt_eval = gen.n_prompt_eval;
             r.prompt_ms = millis(gen.prompt_time);

@@ -351,8 +351,6 @@ fn chat(a: ChatArgs) -> CliResult {
     if let Some(s) = &a.system {
         messages.push(ChatMessage::new("system", s.clone()));
     }
-    // The text whose tokens are in the KV cache: each turn only evaluates what is new.
-    let mut cached_text = String::new();
     let params = GenerateParams {
         max_tokens: a.n_predict,
         ..Default::default()
@@ -369,24 +367,31 @@ fn chat(a: ChatArgs) -> CliResult {
             break;
         }
         messages.push(ChatMessage::new("user", line.trim_end().to_owned()));
-        let rendered = tmpl.render(&messages, true)?;
-        let new_text = match rendered.strip_prefix(cached_text.as_str()) {
-            Some(rest) if !cached_text.is_empty() => rest.to_owned(),
-            _ => {
-                session.reset();
-                sampler.reset();
-                rendered.clone()
-            }
-        };
-        let ids = tok.encode(&new_text, false, true)?;
+        // Render the whole conversation, keep the cached tokens it starts with, and evaluate only
+        // the rest: the KV cache carries over from turn to turn.
+        let ids = tok.encode(&tmpl.render(&messages, true)?, false, true)?;
+        let common = session
+            .tokens()
+            .iter()
+            .zip(&ids)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let keep = common.min(ids.len().saturating_sub(1));
+        session.truncate(keep);
         let mut out = std::io::stdout();
-        let gen = session.generate(&ids, &mut sampler, &params, |text| {
+        let gen = session.generate(&ids[keep..], &mut sampler, &params, |text| {
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
             true
         })?;
         println!();
-        cached_text = rendered + &gen.text;
+        if gen.stop_reason == ember::StopReason::ContextFull {
+            eprintln!(
+                "[ember] context full ({} tokens): start a new chat",
+                session.n_ctx()
+            );
+            break;
+        }
         messages.push(ChatMessage::new("assistant", gen.text));
     }
     Ok(())

@@ -71,7 +71,6 @@ impl TensorTable {
     /// Add the tensors of shard `file`. A name in two shards is an error.
     pub fn add_shard(&mut self, file: usize, st: &Safetensors) -> Result<()> {
         for t in &st.tensors {
-            self.n_params += t.shape.iter().product::<u64>();
             let view = st.ggml_view(t).map(|(ty, dims)| QTensor {
                 name: t.name.clone(),
                 file,
@@ -80,6 +79,11 @@ impl TensorTable {
                 offset: t.offset,
                 len: t.len,
             });
+            // Elements, not bytes: block tensors count their decoded values.
+            self.n_params += match &view {
+                Ok(q) => q.dims.iter().product::<u64>(),
+                Err(_) => t.shape.iter().product::<u64>(),
+            };
             if self.tensors.insert(t.name.clone(), view).is_some() {
                 return Err(Error::BadMetadata {
                     key: t.name.clone(),

@@ -11,5 +11,7 @@ public enum StopReason {
     /** The {@link TokenCallback} returned false. */
     CALLBACK,
     /** {@link EmberSession#abort()} was called. */
-    ABORTED
+    ABORTED,
+    /** The context filled up; what was generated is kept. */
+    CONTEXT_FULL
 }
