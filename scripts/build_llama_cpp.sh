@@ -3,7 +3,9 @@
 # extracted into .cache/llama.cpp (llama.cpp vendored in the llama-cpp-python 0.3.36 sdist).
 #   .cache/llama.cpp-build/bin/{llama-quantize,llama-bench,llama-perplexity,llama-simple,llama-tokenize,llama-completion}
 # Needs a C/C++ compiler plus cmake and ninja (`pip install cmake ninja`).
-# Cached: does nothing when every binary already exists. EMBER_LLAMA_TARGETS overrides the target list.
+# Also links tests/golden/llama_golden.cpp into bin/llama-golden.
+# Cached: does nothing when every binary already exists. EMBER_LLAMA_TARGETS overrides the target list
+# (scripts/make_random_model.sh asks for llama-quantize only).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 src="$root/.cache/llama.cpp"
@@ -30,7 +32,7 @@ missing=0
 for t in "${targets[@]}"; do
   [ -x "$build/bin/$t" ] || missing=1
 done
-if [ "$missing" = 0 ] && [ "${EMBER_LLAMA_TARGETS:-}" = "" ]; then
+if [ "$missing" = 0 ]; then
   build_golden
   echo "llama.cpp tools already built in $build/bin"
   exit 0
@@ -39,9 +41,9 @@ fi
 command -v cmake >/dev/null && command -v ninja >/dev/null || pip install --quiet cmake ninja
 
 # -march=native may switch on AMX, whose tiles fault under some hypervisors even though cpuid lists
-# them ("Illegal instruction" in ggml_backend_amx_mul_mat), and AVX512-FP16, with which ggml does some
-# batched F16 arithmetic in half precision (logprobs ~0.15 nats off a float64 reference on SmolLM2);
-# the AVX-512/AVX2 kernels with F32 accumulation are used instead.
+# them ("Illegal instruction" in ggml_backend_amx_mul_mat), and AVX512-FP16, with which ggml's F16
+# vector helpers (GGML_F16_VEC_FMA, simd-mappings.h) accumulate in half precision; the reference
+# should not depend on that CPU feature. The AVX-512/AVX2 kernels are used instead.
 # -ffp-contract=off keeps scalar float code (e.g. the reference quantizers behind llama-quantize)
 # free of FMA contraction, so quantized files are bit-identical across CPUs.
 flags="-ffp-contract=off"

@@ -8,6 +8,8 @@
 //                PROMPT <n> <id>...
 //                STEP <generated id> <top id> <top logprob> ... (N_PROBS pairs)   x N_PREDICT
 //                END
+// Diagnostics only (not used for the goldens): LLAMA_GOLDEN_UBATCH=n sets n_ubatch (1 = the prompt goes
+// through the single-token kernels), LLAMA_GOLDEN_NO_REPACK=1 turns off CPU weight repacking.
 #include "llama.h"
 
 #include <algorithm>
