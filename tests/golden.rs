@@ -17,8 +17,12 @@
 //! `EMBER_ISA=scalar`, dumps via `EMBER_GOLDEN_DUMP=dir`, compared by tests/golden/spread.py) on the
 //! SmolLM2 goldens: |Δ log-prob| mean 0.105, p90 0.236, max 0.96 nats; |Δ probability| max 0.156.
 //! ember vs llama.cpp measured inside that envelope (mean 0.098, p90 0.224, max 0.76; Δp max 0.078).
-//! The bounds below sit just above the self-spread; a real defect (wrong RoPE, norm, bias, scale,
-//! cache) moves the mean by whole nats and the greedy ids within a few steps.
+//! llama.cpp is no steadier itself (tests/golden/README.md, `stats` in the JSON): feeding the
+//! same prompt in one batch or one token at a time moves its step-0 log-probabilities by up to
+//! 0.44 nats, and against an exact float64 forward pass it is off by a median 0.12 (SmolLM2) and
+//! 0.21 (random 1B model), max 0.40. On the random 1B model ember vs llama.cpp measures mean 0.135,
+//! p90 0.29, max 0.71. The bounds below sit just above these spreads; a real defect (wrong RoPE,
+//! norm, bias, scale, cache) moves the mean by whole nats and the greedy ids from the first steps.
 //!
 //! Like llama.cpp with `ignore_eos`, end-of-generation tokens are never picked (but their
 //! log-probabilities are still compared).
@@ -32,17 +36,18 @@ use serde_json::Value;
 
 /// A greedy divergence is accepted where llama.cpp's top two candidates are within this many
 /// nats. The issue asked for 1e-3; that presumes bit-identical activations, which two engines
-/// with different float summation orders do not have (see the module comment). 0.3 nats is the
-/// p90 of ember's own scalar-vs-SIMD log-prob spread, rounded up. Divergences that the 1e-3 rule
-/// alone would have rejected are still counted and printed.
-const TIE_GAP: f64 = 0.3;
+/// with different float summation orders do not have (see the module comment): llama.cpp moves
+/// by up to 0.44 nats between two batch sizes of its own. Divergences that the 1e-3 rule alone
+/// would have rejected are printed (run with `--nocapture`).
+const TIE_GAP: f64 = 0.5;
 /// The issue's literal near-tie threshold, reported alongside.
 const STRICT_TIE_GAP: f64 = 1e-3;
 
-/// Mean |Δ log-prob| over every compared value (nats); self-spread 0.105.
-const MEAN_LOGPROB_TOL: f64 = 0.15;
-/// 90th percentile of |Δ log-prob| (nats); self-spread 0.236.
-const P90_LOGPROB_TOL: f64 = 0.35;
+/// Mean |Δ log-prob| over every compared value (nats); self-spread 0.105, llama.cpp vs float64
+/// median 0.12-0.21.
+const MEAN_LOGPROB_TOL: f64 = 0.2;
+/// 90th percentile of |Δ log-prob| (nats); self-spread 0.236, llama.cpp's batch-size spread 0.44.
+const P90_LOGPROB_TOL: f64 = 0.4;
 /// Largest single |Δ log-prob| (nats); self-spread 0.96.
 const MAX_LOGPROB_TOL: f64 = 1.5;
 /// Largest single |Δ probability|; self-spread 0.156.
