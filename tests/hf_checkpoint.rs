@@ -322,3 +322,40 @@ fn malformed_safetensors_files_are_typed_load_errors() {
     assert!(matches!(err, ember::Error::Io { .. }), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn perplexity_matches_llama_perplexity_on_the_f16_checkpoint() {
+    // tests/hf/perplexity.json: llama-perplexity on the F16 GGUF, recorded by
+    // tests/hf/perplexity_table.py (same text, same -c).
+    let Some(g) = golden() else { return };
+    let table: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("tests/hf/perplexity.json")).unwrap(),
+    )
+    .unwrap();
+    let f16 = &table["rows"][0];
+    assert_eq!(f16["type"], "f16");
+    let text =
+        std::fs::read_to_string(common::root().join(table["text"].as_str().unwrap())).unwrap();
+    let params = ember::perplexity::PerplexityParams {
+        n_ctx: table["n_ctx"].as_u64().unwrap() as usize,
+        n_threads: 2,
+        max_chunks: None,
+    };
+    let r = ember::perplexity::perplexity(load(&hf_dir(g)), &text, &params, |_, _, _| {}).unwrap();
+    let want = f16["llama_ppl"].as_f64().unwrap();
+    assert_eq!(r.n_chunks as u64, f16["chunks"].as_u64().unwrap());
+    // Same definition and weights: only float summation order differs (f16 activations).
+    let rel = (r.ppl - want).abs() / want;
+    eprintln!(
+        "ember PPL {:.4} vs llama-perplexity {want:.4} ({rel:.2e} relative)",
+        r.ppl
+    );
+    assert!(rel < 2e-3, "{} vs {want}", r.ppl);
+    let err_rel = (r.ppl_err - f16["llama_err"].as_f64().unwrap()).abs() / r.ppl_err;
+    assert!(
+        err_rel < 1e-2,
+        "uncertainty {} vs {}",
+        r.ppl_err,
+        f16["llama_err"]
+    );
+}

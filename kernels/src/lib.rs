@@ -28,7 +28,11 @@
 //!   `EMBER_ISA=scalar|avx2|avx512` to force a lower level. Non-x86 targets use the scalar path.
 //! - Nothing here allocates per call; every size is checked and reported as [`KernelError`].
 //! - For attention/norm code: [`dot_f32`], [`axpy_f32`], [`dot_f16`], [`axpy_f16`],
-//!   [`f32_to_f16_slice`], [`f16_to_f32_slice`].
+//!   [`f32_to_f16_slice`], [`f16_to_f32_slice`]; per-head loops over an f16 KV cache:
+//!   [`attn_scores_f16`], [`attn_weighted_sum_f16`].
+//! - Several products of one input (Q/K/V, gate/up): [`matmul_many`] quantizes the input once
+//!   and runs all of them as one pool job. Inside, Q4_0/Q4_1/Q8_0/Q4_K use register tiles of
+//!   4 weight rows × 4 tokens (`cpu::dot::tile`), bit-identical to the one-row kernels.
 
 // Kernels mirror ggml's indexed loops (`q[l]`, `y.qs[base + l]`) so they can be checked line
 // by line against the C; iterator rewrites would obscure that.

@@ -296,10 +296,28 @@ pub fn header(
         ));
         offset = end;
     }
-    let meta =
-        Metadata::new(Some(metadata), infos).map_err(|e| SafetensorsError::from_crate(e, 0, 0))?;
-    let mut json =
-        serde_json::to_vec(&meta).map_err(|e| SafetensorsError::BadHeader(e.to_string()))?;
+    // Validated by the crate, but serialized here so that the file is deterministic (the crate
+    // writes `__metadata__` from a HashMap, in random order): metadata sorted by key, then the
+    // tensors in data order.
+    let mut keys: Vec<&String> = metadata.keys().collect();
+    keys.sort();
+    let quote = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
+    let mut json = String::from("{\"__metadata__\":{");
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json += &format!("{}:{}", quote(k), quote(&metadata[*k]));
+    }
+    json.push('}');
+    for (name, info) in &infos {
+        let info =
+            serde_json::to_value(info).map_err(|e| SafetensorsError::BadHeader(e.to_string()))?;
+        json += &format!(",{}:{info}", quote(name));
+    }
+    json.push('}');
+    Metadata::new(Some(metadata), infos).map_err(|e| SafetensorsError::from_crate(e, 0, 0))?;
+    let mut json = json.into_bytes();
     json.resize(json.len().next_multiple_of(8), b' ');
     let mut out = Vec::with_capacity(8 + json.len());
     out.extend_from_slice(&(json.len() as u64).to_le_bytes());

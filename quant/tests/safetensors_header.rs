@@ -160,3 +160,19 @@ fn truncating_a_valid_file_anywhere_is_an_error_not_a_panic() {
         assert!(Safetensors::parse(&bytes[..cut]).is_err(), "cut at {cut}");
     }
 }
+
+#[test]
+fn header_bytes_do_not_depend_on_hash_map_order() {
+    let spec = TensorSpec::ggml("w", GgmlType::Q8_0, 32, 2).unwrap();
+    let meta = |order: &[usize]| {
+        order
+            .iter()
+            .map(|i| (format!("key{i}"), format!("value{i}")))
+            .collect::<HashMap<_, _>>()
+    };
+    let a = header(std::slice::from_ref(&spec), meta(&[0, 1, 2, 3, 4, 5, 6, 7])).unwrap();
+    for _ in 0..8 {
+        let b = header(std::slice::from_ref(&spec), meta(&[7, 6, 5, 4, 3, 2, 1, 0])).unwrap();
+        assert_eq!(a, b);
+    }
+}

@@ -252,27 +252,32 @@ pub fn quantize(
         done += 1;
         progress(done, total);
     }
-    let mut row = Vec::new();
+    let n_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out = Vec::new();
     for j in &jobs {
-        let (k, rows) = (j.src.row_len(), j.src.n_rows());
-        let src = j.src.bytes(data);
-        let src_row_bytes = j.src.row_bytes();
-        let dst_row_bytes = j.ty.row_bytes(k as u64).unwrap_or(0) as usize;
-        row.resize(k, 0.0f32);
-        out.resize(dst_row_bytes, 0u8);
-        for r in 0..rows {
-            let from = match j.unpermute_heads {
-                Some(heads) => gguf_row_of_hf_row(r, rows / heads),
-                None => r,
-            };
-            ember_quant::dequant::dequantize(
-                j.src.ty,
-                &src[from * src_row_bytes..(from + 1) * src_row_bytes],
-                &mut row,
-            )
-            .map_err(|e| Error::Kernel(format!("{}: {e}", j.src.name)))?;
-            encode(j.ty, &row, &mut out).map_err(|e| Error::Kernel(format!("{}: {e}", j.name)))?;
+        let rows = j.src.n_rows();
+        let dst_row_bytes = j.ty.row_bytes(j.src.row_len() as u64).unwrap_or(0) as usize;
+        // Groups of rows bound the buffer; each group is split over the threads.
+        let group = (ROWS_PER_GROUP / n_threads).max(1) * n_threads;
+        for first in (0..rows).step_by(group) {
+            let n = group.min(rows - first);
+            out.resize(n * dst_row_bytes, 0u8);
+            let per_thread = n.div_ceil(n_threads);
+            let model = &model;
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = out
+                    .chunks_mut(per_thread * dst_row_bytes)
+                    .enumerate()
+                    .map(|(t, chunk)| {
+                        let from = first + t * per_thread;
+                        scope.spawn(move || convert_rows(j, model, from, chunk, dst_row_bytes))
+                    })
+                    .collect();
+                handles.into_iter().try_for_each(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Kernel("quantize thread panicked".into())))
+                })
+            })?;
             w.write_all(&out).map_err(io_err(&tmp))?;
         }
         done += 1;
@@ -292,6 +297,38 @@ pub fn quantize(
         seconds: start.elapsed().as_secs_f64(),
         tensors: report,
     })
+}
+
+/// Rows converted per batch (bounds memory to this many output rows).
+const ROWS_PER_GROUP: usize = 4096;
+
+/// Convert the rows of `j` starting at `first` into `out` (whole rows of `dst_row_bytes`).
+fn convert_rows(
+    j: &Job,
+    model: &Model,
+    first: usize,
+    out: &mut [u8],
+    dst_row_bytes: usize,
+) -> Result<()> {
+    let (k, rows) = (j.src.row_len(), j.src.n_rows());
+    let src = j.src.bytes(model.weight_data());
+    let src_row_bytes = j.src.row_bytes();
+    let mut row = vec![0.0f32; k];
+    for (i, dst) in out.chunks_exact_mut(dst_row_bytes).enumerate() {
+        let r = first + i;
+        let from = match j.unpermute_heads {
+            Some(heads) => gguf_row_of_hf_row(r, rows / heads),
+            None => r,
+        };
+        ember_quant::dequant::dequantize(
+            j.src.ty,
+            &src[from * src_row_bytes..(from + 1) * src_row_bytes],
+            &mut row,
+        )
+        .map_err(|e| Error::Kernel(format!("{}: {e}", j.src.name)))?;
+        encode(j.ty, &row, dst).map_err(|e| Error::Kernel(format!("{}: {e}", j.name)))?;
+    }
+    Ok(())
 }
 
 fn spec(name: &str, ty: GgmlType, cols: u64, rows: u64, vector: bool) -> Result<TensorSpec> {
