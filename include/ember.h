@@ -329,13 +329,13 @@ struct ember_generate_params_t ember_generate_default_params(void);
 // until a stop condition. Text is streamed to `params->on_text`; `result` (may be NULL)
 // receives the outcome.
 //
-// The last generated token is not evaluated into the cache (n_past does not count it): to
-// continue a generation, pass that token (or the next turn's text) as the prompt. An empty
-// prompt samples from the logits of the last evaluated token.
+// Afterwards the cache holds the prompt and every generated token (n_past counts them all; an
+// end-of-generation token that stopped generation is not included): to continue, pass the next
+// turn's tokens as the prompt, or an empty prompt to keep generating.
 //
 // `params` may be NULL for the defaults. Errors: EMBER_ERR_NULL_POINTER,
 // EMBER_ERR_INVALID_TOKEN (a prompt id outside the vocabulary; nothing is evaluated),
-// EMBER_ERR_CONTEXT_FULL (the text so far has been streamed), EMBER_ERR_ABORTED (aborted while
+// EMBER_ERR_CONTEXT_FULL (the prompt does not fit; filling the context while generating ends with EMBER_STOP_CONTEXT_FULL instead), EMBER_ERR_ABORTED (aborted while
 // reading the prompt), EMBER_ERR_BUSY, EMBER_ERR_INVALID_ARGUMENT (empty prompt and empty
 // context; a stop string that is not UTF-8).
 //

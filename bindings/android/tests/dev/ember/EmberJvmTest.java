@@ -118,7 +118,7 @@ public final class EmberJvmTest {
                 check(streamed.toString().equals(g.text()), "streamed '" + streamed + "' vs '" + g.text() + "'");
                 check(pieces.get() > 1, "pieces");
                 check(g.promptTokens() == refPrompt.length, "prompt tokens");
-                check(s.tokensInContext() == refPrompt.length + nGen - 1, "n_past " + s.tokensInContext());
+                check(s.tokensInContext() == refPrompt.length + nGen, "n_past " + s.tokensInContext());
                 // Text prompts are tokenized like the ids above (BOS-less vocabulary here).
                 s.reset();
                 Generation g2 = s.generate(PROMPT, GenerateOptions.greedy().maxTokens(nGen).ignoreEos(true), null);
@@ -181,8 +181,14 @@ public final class EmberJvmTest {
         });
         test("errors_become_exceptions", () -> {
             try (EmberSession s = model.newSession(new SessionOptions().contextLength(8).threads(1))) {
+                // Filling the context while generating ends the generation, keeping its tokens...
+                Generation full = s.generate(refPrompt, GenerateOptions.greedy().maxTokens(32).ignoreEos(true), null);
+                check(full.stopReason() == StopReason.CONTEXT_FULL, "stop reason " + full.stopReason());
+                check(s.tokensInContext() == 8, "n_past " + s.tokensInContext());
+                s.reset();
+                // ...while a prompt that does not fit is an error.
                 expectEmberError(EmberException.CONTEXT_FULL, () ->
-                        s.generate(refPrompt, GenerateOptions.greedy().maxTokens(32).ignoreEos(true), null));
+                        s.generate(new int[] {1, 2, 3, 4, 5, 6, 7, 8, 9}, GenerateOptions.greedy(), null));
                 s.reset();
                 expectEmberError(EmberException.INVALID_TOKEN, () -> s.generate(new int[] {5, 999999}, null, null));
                 expectEmberError(EmberException.INVALID_ARGUMENT, () ->
