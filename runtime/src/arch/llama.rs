@@ -416,15 +416,12 @@ impl Llama {
 
         for (l, layer) in self.layers.iter().enumerate() {
             // Attention block.
-            let norm = layer.attn_norm.f32s(data);
-            for i in 0..n {
-                ops::rms_norm(
-                    &st.x[i * e..(i + 1) * e],
-                    norm,
-                    c.rms_eps,
-                    &mut st.xb[i * e..(i + 1) * e],
-                );
-            }
+            ops::rms_norm_rows(
+                &st.x[..n * e],
+                layer.attn_norm.f32s(data),
+                c.rms_eps,
+                &mut st.xb[..n * e],
+            );
             matmul_group(
                 pool,
                 data,
@@ -480,15 +477,12 @@ impl Llama {
             ops::add(&mut st.x[..n * e], &st.proj[..n * e]);
 
             // Feed-forward block.
-            let norm = layer.ffn_norm.f32s(data);
-            for i in 0..n {
-                ops::rms_norm(
-                    &st.x[i * e..(i + 1) * e],
-                    norm,
-                    c.rms_eps,
-                    &mut st.xb[i * e..(i + 1) * e],
-                );
-            }
+            ops::rms_norm_rows(
+                &st.x[..n * e],
+                layer.ffn_norm.f32s(data),
+                c.rms_eps,
+                &mut st.xb[..n * e],
+            );
             matmul_group(
                 pool,
                 data,
@@ -516,16 +510,12 @@ impl Llama {
         // Output head: every token's logits, or only the last one's.
         let first = if st.logits_all { 0 } else { n - 1 };
         let rows = n - first;
-        let norm = self.output_norm.f32s(data);
-        for i in 0..rows {
-            let src = (first + i) * e;
-            ops::rms_norm(
-                &st.x[src..src + e],
-                norm,
-                c.rms_eps,
-                &mut st.xb[i * e..(i + 1) * e],
-            );
-        }
+        ops::rms_norm_rows(
+            &st.x[first * e..n * e],
+            self.output_norm.f32s(data),
+            c.rms_eps,
+            &mut st.xb[..rows * e],
+        );
         matmul(
             pool,
             data,

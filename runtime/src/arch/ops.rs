@@ -11,6 +11,16 @@ pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
+/// [`rms_norm`] of every row of `x` (rows as long as `weight`) into the matching rows of `out`.
+pub fn rms_norm_rows(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    for (row, o) in x
+        .chunks_exact(weight.len())
+        .zip(out.chunks_exact_mut(weight.len()))
+    {
+        rms_norm(row, weight, eps, o);
+    }
+}
+
 /// How RoPE pairs up the dimensions of a head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RopeStyle {
