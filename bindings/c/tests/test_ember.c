@@ -530,6 +530,7 @@ static void test_stop_string_ends_generation(void) {
 struct abort_ctx {
     ember_session_t *session;
     atomic_int pieces;
+    atomic_int aborter_done;
     ember_status_t busy_status;
     uint32_t n_past_seen;
 };
@@ -538,7 +539,12 @@ static bool count_pieces(const char *text, size_t len, void *user_data) {
     (void)text;
     (void)len;
     struct abort_ctx *c = user_data;
-    atomic_fetch_add(&c->pieces, 1);
+    /* Hold the second piece until the other thread has acted: the abort then lands mid-generation
+     * however the threads are scheduled (valgrind runs one thread at a time). */
+    if (atomic_fetch_add(&c->pieces, 1) + 1 == 2) {
+        struct timespec ms = {0, 1000000};
+        while (!atomic_load(&c->aborter_done)) nanosleep(&ms, NULL);
+    }
     return true;
 }
 
@@ -550,6 +556,7 @@ static void *aborter(void *arg) {
     c->busy_status = ember_session_reset(c->session);
     c->n_past_seen = ember_session_n_past(c->session);
     ember_session_abort(c->session);
+    atomic_store(&c->aborter_done, 1);
     return NULL;
 }
 
@@ -557,6 +564,7 @@ static void test_abort_from_another_thread(void) {
     struct abort_ctx c;
     c.session = new_session(256);
     atomic_init(&c.pieces, 0);
+    atomic_init(&c.aborter_done, 0);
     c.busy_status = EMBER_OK;
     c.n_past_seen = 0;
     ember_sampler_t *smp = new_greedy_sampler();

@@ -143,6 +143,7 @@ public final class EmberJvmTest {
         test("abort_from_another_thread", () -> {
             try (EmberSession s = model.newSession(new SessionOptions().contextLength(512).threads(2))) {
                 CountDownLatch started = new CountDownLatch(2);
+                CountDownLatch aborted = new CountDownLatch(1);
                 Thread stopper = new Thread(() -> {
                     try {
                         started.await();
@@ -150,10 +151,20 @@ public final class EmberJvmTest {
                         return;
                     }
                     s.abort();
+                    aborted.countDown();
                 });
                 stopper.start();
+                // The second piece waits for the abort, so it lands mid-generation however the
+                // threads are scheduled.
                 Generation g = s.generate(refPrompt, GenerateOptions.greedy().maxTokens(400).ignoreEos(true), t -> {
                     started.countDown();
+                    if (started.getCount() == 0) {
+                        try {
+                            aborted.await();
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }
                     return true;
                 });
                 stopper.join();
