@@ -3,7 +3,7 @@
 //! across threads and each weight row is dotted with every activation row while it is hot in
 //! cache, so the weights stream from memory once per call whatever the number of tokens.
 
-use crate::cpu::dot::tile::{tile_fn, TILE_COLS, TILE_ROWS};
+use crate::cpu::dot::tile::{prepped_tile_fn, tile_fn, TILE_COLS, TILE_ROWS};
 use crate::cpu::dot::{dot_fn, row_len};
 use crate::cpu::isa::Isa;
 use crate::cpu::pool::ThreadPool;
@@ -14,13 +14,45 @@ use std::marker::PhantomData;
 
 /// Bytes of activation scratch [`matmul`] needs for `n` rows of length `k` against `w_ty`.
 pub fn matmul_scratch_bytes(w_ty: GgmlType, k: usize, n: usize) -> Result<usize, KernelError> {
-    act_row_bytes(w_ty, k)?
-        .checked_mul(n)
-        .ok_or(KernelError::BufferSize {
-            what: "activation scratch (overflow)",
-            expected: usize::MAX,
-            got: n,
-        })
+    scratch_layout(Isa::current(), w_ty, k, n).map(|l| l.total)
+}
+
+/// Where the parts of the activation scratch go: `n` quantized rows, then (when
+/// the weight type has a tile that reads prepared rows at this level) `n` prepared rows of
+/// `p_bytes` starting at the first 64-byte boundary at or after `n * a_bytes`, which the
+/// `ALIGN_SLACK` bytes leave room for.
+struct ScratchLayout {
+    p_bytes: usize,
+    total: usize,
+}
+
+const ALIGN_SLACK: usize = 64;
+
+fn scratch_layout(
+    isa: Isa,
+    w_ty: GgmlType,
+    k: usize,
+    n: usize,
+) -> Result<ScratchLayout, KernelError> {
+    let overflow = || KernelError::BufferSize {
+        what: "activation scratch (overflow)",
+        expected: usize::MAX,
+        got: n,
+    };
+    let a_bytes = act_row_bytes(w_ty, k)?;
+    let p_bytes = match prepped_tile_fn(isa.min(Isa::detected()), w_ty) {
+        Some(_) => crate::cpu::dot::tile::wide::prep_row_bytes(k / w_ty.block_len()),
+        None => 0,
+    };
+    let quantized = a_bytes.checked_mul(n).ok_or_else(overflow)?;
+    let total = match p_bytes {
+        0 => quantized,
+        p => p
+            .checked_mul(n)
+            .and_then(|b| b.checked_add(quantized + ALIGN_SLACK))
+            .ok_or_else(overflow)?,
+    };
+    Ok(ScratchLayout { p_bytes, total })
 }
 
 /// `y[t][r] = dot(W row r, x[t])` for `t < n`, `r < m`.
@@ -164,39 +196,78 @@ pub fn matmul_many_at(
         *plan = Plan {
             dot: Some(dot),
             tile: tile_fn(isa, o.ty),
+            prepped: prepped_tile_fn(isa, o.ty),
             w_bytes,
             nb: w_bytes / o.ty.block_bytes(),
             chunk: chunk_rows(o.m, pool.n_threads()),
         };
     }
     check("x elements (n*k)", size("x elements", n, k)?, x.len(), true)?;
-    let scratch_len = size("activation scratch", n, a_bytes)?;
+    // Prepared rows are made when any matrix of the group reads them (all share `a_ty`, so
+    // their layouts agree); the others read the quantized rows.
+    let mut layout = scratch_layout(isa, first.ty, k, n)?;
+    for o in outs.iter() {
+        let l = scratch_layout(isa, o.ty, k, n)?;
+        if l.p_bytes > layout.p_bytes {
+            layout = l;
+        }
+    }
     check(
         "activation scratch bytes",
-        scratch_len,
+        layout.total,
         act_scratch.len(),
         false,
     )?;
     if n == 0 {
         return Ok(());
     }
-    let act = &mut act_scratch[..scratch_len];
+    let scratch_len = n * a_bytes;
+    let (act, rest) = act_scratch.split_at_mut(scratch_len);
+    let p_bytes = layout.p_bytes;
+    let prepped: &mut [u8] = if p_bytes == 0 {
+        &mut []
+    } else {
+        let skip = rest.as_ptr().align_offset(64).min(ALIGN_SLACK);
+        &mut rest[skip..skip + n * p_bytes]
+    };
+    let nb = k / a_ty.block_len().max(1);
 
     // 1. Quantize the activation rows (in parallel when there are several).
+    //    With prepared rows, each quantized row is also written in the prepared form.
+    let quantize = |t: usize, ar: &mut [u8], pr: &mut [u8]| {
+        quantize_row(isa, a_ty, &x[t * k..(t + 1) * k], ar);
+        if p_bytes != 0 {
+            // SAFETY: p_bytes != 0 only where `prepped_tile_fn` found a tile at `isa`, which
+            // is <= the detected level, so the CPU has the features `prep_row` needs; `ar`
+            // holds `nb` blocks of `a_ty` and `pr` is `prep_row_bytes(nb)` = p_bytes long.
+            unsafe {
+                crate::cpu::dot::tile::wide::prep_row(a_ty, ar.as_ptr(), nb, pr.as_mut_ptr())
+            };
+        }
+    };
     if n == 1 || pool.n_threads() == 1 || k == 0 {
-        for (xr, ar) in x
-            .chunks_exact(k.max(1))
-            .zip(act.chunks_exact_mut(a_bytes.max(1)))
-        {
-            quantize_row(isa, a_ty, xr, ar);
+        for t in 0..n {
+            let pr = if p_bytes == 0 {
+                &mut []
+            } else {
+                &mut prepped[t * p_bytes..(t + 1) * p_bytes]
+            };
+            quantize(t, &mut act[t * a_bytes..(t + 1) * a_bytes], pr);
         }
     } else {
-        let out = Disjoint::new(act);
+        let out = Disjoint::new(&mut *act);
+        let pout = Disjoint::new(&mut *prepped);
         pool.run_chunks(n.min(4 * pool.n_threads()), &|i, nth| {
             for t in (i..n).step_by(nth) {
-                // SAFETY: chunk i touches only rows t ≡ i (mod nth): disjoint byte ranges.
-                let ar = unsafe { out.slice_mut(t * a_bytes, a_bytes) };
-                quantize_row(isa, a_ty, &x[t * k..(t + 1) * k], ar);
+                // SAFETY: chunk i touches only rows t ≡ i (mod nth): disjoint byte ranges of
+                // both buffers (the prepared one is empty when p_bytes is 0).
+                let (ar, pr) = unsafe {
+                    (
+                        out.slice_mut(t * a_bytes, a_bytes),
+                        pout.slice_mut(t * p_bytes, p_bytes),
+                    )
+                };
+                quantize(t, ar, pr);
             }
         });
     }
@@ -205,6 +276,7 @@ pub fn matmul_many_at(
     //    as they go (so a late or descheduled thread does not hold the others up); the chunks
     //    of all matrices of the group form one job.
     let act: &[u8] = act;
+    let prepped: &[u8] = prepped;
     let n_out = outs.len();
     let mut ys: [Option<Disjoint<'_, f32>>; MAX_GROUP] = [None, None, None, None];
     let mut ws: [&[u8]; MAX_GROUP] = [&[]; MAX_GROUP];
@@ -222,7 +294,13 @@ pub fn matmul_many_at(
         let rows =
             (ci - first_chunk[j]) * plan.chunk..((ci - first_chunk[j] + 1) * plan.chunk).min(m);
         if let Some(y) = &ys[j] {
-            dot_rows(plan, ws[j], m, rows, act, a_bytes, n, y);
+            match plan.prepped {
+                Some(tile) => dot_rows(plan, tile, ws[j], m, rows, prepped, p_bytes, n, y),
+                None => match plan.tile {
+                    Some(tile) => dot_rows(plan, tile, ws[j], m, rows, act, a_bytes, n, y),
+                    None => dot_rows_untiled(plan, ws[j], m, rows, act, a_bytes, n, y),
+                },
+            }
         }
     });
     Ok(())
@@ -233,6 +311,8 @@ pub fn matmul_many_at(
 struct Plan {
     dot: Option<crate::cpu::dot::DotFn>,
     tile: Option<crate::cpu::dot::tile::TileFn>,
+    /// The tile that reads prepared activation rows, when the group makes them.
+    prepped: Option<crate::cpu::dot::tile::TileFn>,
     w_bytes: usize,
     nb: usize,
     chunk: usize,
@@ -242,20 +322,19 @@ impl Plan {
     const EMPTY: Plan = Plan {
         dot: None,
         tile: None,
+        prepped: None,
         w_bytes: 0,
         nb: 0,
         chunk: 1,
     };
 }
 
-/// `y[t][r]` for the weight rows `rows` of one matrix (`m` rows in all) and every token: in
-/// register tiles of TILE_ROWS rows × TILE_COLS tokens where the type has a tiled kernel, over
-/// blocks of TOKEN_BLOCK tokens so the activations being reused stay in L2.
+/// `y[t][r]` for the weight rows `rows` of one matrix (`m` rows in all) and every token, one
+/// dot product at a time (types without a tiled kernel).
 ///
-/// The caller guarantees that no other thread writes these rows of `y`, that `w` holds `m`
-/// rows of `plan.w_bytes` and `act` holds `n` rows of `a_bytes` (validated by the caller).
+/// The caller guarantees that no other thread writes these rows of `y`.
 #[allow(clippy::too_many_arguments)]
-fn dot_rows(
+fn dot_rows_untiled(
     plan: &Plan,
     w: &[u8],
     m: usize,
@@ -265,20 +344,40 @@ fn dot_rows(
     n: usize,
     out: &Disjoint<'_, f32>,
 ) {
-    let w_bytes = plan.w_bytes;
-    let Some(tile) = plan.tile else {
-        let Some(dot) = plan.dot else { return };
-        for r in rows {
-            let wr = &w[r * w_bytes..(r + 1) * w_bytes];
-            for t in 0..n {
-                let v = dot(wr, &act[t * a_bytes..(t + 1) * a_bytes]);
-                // SAFETY: row r belongs to the caller's chunk only (chunks are disjoint row
-                // ranges), so each y[t*m + r] is written once; the index is < n*m.
-                unsafe { out.write(t * m + r, v) };
-            }
-        }
+    let (w_bytes, Some(dot)) = (plan.w_bytes, plan.dot) else {
         return;
     };
+    for r in rows {
+        let wr = &w[r * w_bytes..(r + 1) * w_bytes];
+        for t in 0..n {
+            let v = dot(wr, &act[t * a_bytes..(t + 1) * a_bytes]);
+            // SAFETY: row r belongs to the caller's chunk only (chunks are disjoint row
+            // ranges), so each y[t*m + r] is written once; the index is < n*m.
+            unsafe { out.write(t * m + r, v) };
+        }
+    }
+}
+
+/// `y[t][r]` for the weight rows `rows` of one matrix (`m` rows in all) and every token: in
+/// register tiles of TILE_ROWS rows × TILE_COLS tokens, over blocks of TOKEN_BLOCK tokens so
+/// the activations being reused stay in L2. `act` holds `n` rows of `a_bytes` in the form
+/// `tile` reads (quantized or prepared).
+///
+/// The caller guarantees that no other thread writes these rows of `y`, that `w` holds `m`
+/// rows of `plan.w_bytes` and that `tile` is a kernel for this matrix's type.
+#[allow(clippy::too_many_arguments)]
+fn dot_rows(
+    plan: &Plan,
+    tile: crate::cpu::dot::tile::TileFn,
+    w: &[u8],
+    m: usize,
+    rows: std::ops::Range<usize>,
+    act: &[u8],
+    a_bytes: usize,
+    n: usize,
+    out: &Disjoint<'_, f32>,
+) {
+    let w_bytes = plan.w_bytes;
     assert!(rows.end <= m && w.len() >= m * w_bytes && act.len() >= n * a_bytes);
     for t0 in (0..n).step_by(TOKEN_BLOCK) {
         let t_end = (t0 + TOKEN_BLOCK).min(n);

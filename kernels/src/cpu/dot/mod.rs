@@ -60,7 +60,11 @@ pub(crate) fn row_len(w_ty: GgmlType, bytes: usize) -> Result<usize, KernelError
 pub(crate) fn dot_fn(isa: Isa, w_ty: GgmlType) -> Result<DotFn, KernelError> {
     debug_assert!(isa <= Isa::detected());
     #[cfg(target_arch = "x86_64")]
-    if let Some(f) = x86::dot_fn(isa, w_ty) {
+    if let Some(f) = (isa == Isa::Avx512)
+        .then(|| tile::wide::entry(w_ty))
+        .flatten()
+        .or_else(|| x86::dot_fn(isa, w_ty))
+    {
         return Ok(f);
     }
     let _ = isa;

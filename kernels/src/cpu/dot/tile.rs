@@ -44,9 +44,9 @@ pub(crate) fn tile_fn(isa: Isa, w_ty: GgmlType) -> Option<TileFn> {
     #[cfg(target_arch = "x86_64")]
     {
         let f: TileFn = match (isa, w_ty) {
-            (Isa::Avx512, GgmlType::Q4_0) => avx512::q4_0,
-            (Isa::Avx512, GgmlType::Q4_1) => avx512::q4_1,
-            (Isa::Avx512, GgmlType::Q8_0) => avx512::q8_0,
+            (Isa::Avx512, GgmlType::Q4_0) => wide::q4_0,
+            (Isa::Avx512, GgmlType::Q4_1) => wide::q4_1,
+            (Isa::Avx512, GgmlType::Q8_0) => wide::q8_0,
             (Isa::Avx2, GgmlType::Q4_0) => avx2::q4_0,
             (Isa::Avx2, GgmlType::Q4_1) => avx2::q4_1,
             (Isa::Avx2, GgmlType::Q8_0) => avx2::q8_0,
@@ -63,10 +63,30 @@ pub(crate) fn tile_fn(isa: Isa, w_ty: GgmlType) -> Option<TileFn> {
     }
 }
 
+/// The tiled kernel for `w_ty` at `isa` that reads prepared activation rows
+/// ([`wide::prep_row`], [`wide::prep_row_bytes`]) instead of raw ones, if there is one.
+pub(crate) fn prepped_tile_fn(isa: Isa, w_ty: GgmlType) -> Option<TileFn> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let f: TileFn = match (isa, w_ty) {
+            (Isa::Avx512, GgmlType::Q4_0) => wide::q4_0_prepped,
+            (Isa::Avx512, GgmlType::Q4_1) => wide::q4_1_prepped,
+            (Isa::Avx512, GgmlType::Q8_0) => wide::q8_0_prepped,
+            _ => return None,
+        };
+        Some(f)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (isa, w_ty);
+        None
+    }
+}
+
 /// Expands to a `TileFn` named `$name` that dispatches `(rows, cols)` to the const-generic body.
 #[cfg(target_arch = "x86_64")]
 macro_rules! dispatch {
-    ($name:ident, $body:ident) => {
+    ($name:ident, $body:ident $(, $extra:expr)?) => {
         #[allow(clippy::too_many_arguments)]
         pub(super) unsafe fn $name(
             w: *const u8,
@@ -82,19 +102,23 @@ macro_rules! dispatch {
             // reached only through `tile_fn` at a level the CPU supports.
             unsafe {
                 match (rows, cols) {
-                    (4, 4) => $body::<4, 4>(w, ws, a, as_, nb, out),
-                    (4, 3) => $body::<4, 3>(w, ws, a, as_, nb, out),
-                    (4, 2) => $body::<4, 2>(w, ws, a, as_, nb, out),
-                    (4, 1) => $body::<4, 1>(w, ws, a, as_, nb, out),
-                    (1, 4) => $body::<1, 4>(w, ws, a, as_, nb, out),
-                    (1, 3) => $body::<1, 3>(w, ws, a, as_, nb, out),
-                    (1, 2) => $body::<1, 2>(w, ws, a, as_, nb, out),
-                    _ => $body::<1, 1>(w, ws, a, as_, nb, out),
+                    (4, 4) => $body::<4, 4 $(, { $extra })?>(w, ws, a, as_, nb, out),
+                    (4, 3) => $body::<4, 3 $(, { $extra })?>(w, ws, a, as_, nb, out),
+                    (4, 2) => $body::<4, 2 $(, { $extra })?>(w, ws, a, as_, nb, out),
+                    (4, 1) => $body::<4, 1 $(, { $extra })?>(w, ws, a, as_, nb, out),
+                    (1, 4) => $body::<1, 4 $(, { $extra })?>(w, ws, a, as_, nb, out),
+                    (1, 3) => $body::<1, 3 $(, { $extra })?>(w, ws, a, as_, nb, out),
+                    (1, 2) => $body::<1, 2 $(, { $extra })?>(w, ws, a, as_, nb, out),
+                    _ => $body::<1, 1 $(, { $extra })?>(w, ws, a, as_, nb, out),
                 }
             }
         }
     };
 }
+
+#[cfg(target_arch = "x86_64")]
+#[path = "wide.rs"]
+pub(crate) mod wide;
 
 #[cfg(target_arch = "x86_64")]
 macro_rules! tiles {
@@ -402,7 +426,10 @@ mod avx2 {
     }
 }
 
+// The 32-element types at this level run on `wide` (two blocks per 512-bit register); only
+// the Q4_K tile is used from this instantiation.
 #[cfg(target_arch = "x86_64")]
+#[allow(dead_code)]
 mod avx512 {
     tiles!(
         "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni",

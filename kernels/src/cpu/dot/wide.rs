@@ -1,0 +1,301 @@
+//! AVX-512 tiles for the 32-element block types (Q4_0, Q4_1, Q8_0): four weight rows per
+//! 512-bit register, one 128-bit lane each.
+//!
+//! The 256-bit kernels spend, per (row, token, block), one `vpdpbusd` on the 32 products and
+//! then three more instructions (int→float, scale product, FMA) on that one output's eight
+//! partial sums. Here lane `r` of a register holds 16 consecutive weight bytes of row `r`, and
+//! the token's matching 16 activation bytes are broadcast to all four lanes, so two `vpdpbusd`
+//! cover a whole block for four rows and the three float steps serve four outputs at once (the
+//! block scales of the four rows travel as one vector `[d_0 ×4, d_1 ×4, d_2 ×4, d_3 ×4]`).
+//! No transposition is needed: the 16-byte runs are the file's own bytes (zero-copy), where
+//! llama.cpp gets the same density by repacking Q4_0 into 8-row interleaved blocks at load.
+//!
+//! Summation: each row keeps four float lanes across the blocks (lane g sums groups g and
+//! g + 4 of every block), added at the end as `(l0 + l1) + (l2 + l3)`. The one-row kernels
+//! for these types at this level are the 1×1 tiles (see `entry`), so prefill and decode give
+//! the same bits for the same row and token.
+
+use super::{TILE_COLS, TILE_ROWS};
+use crate::cpu::dot::DotFn;
+use ember_quant::GgmlType;
+use std::arch::x86_64::*;
+
+/// The 1×1 tile as the one-row kernel for `w_ty`, if this module has one.
+pub(crate) fn entry(w_ty: GgmlType) -> Option<DotFn> {
+    macro_rules! one_row {
+        ($tile:ident, $wb:expr, $ab:expr) => {
+            |w: &[u8], a: &[u8]| {
+                let nb = (w.len() / $wb).min(a.len() / $ab);
+                let mut out = [[0f32; TILE_COLS]; TILE_ROWS];
+                // SAFETY: reached only through `dot_fn` at the AVX-512 level, which the CPU
+                // has; rows = cols = 1 and the `nb` blocks read lie inside `w` and `a`.
+                unsafe { $tile::<1, 1, false>(w.as_ptr(), 0, a.as_ptr(), 0, nb, &mut out) };
+                out[0][0]
+            }
+        };
+    }
+    Some(match w_ty {
+        GgmlType::Q4_0 => one_row!(q4_0_tile, 18, 34),
+        GgmlType::Q4_1 => one_row!(q4_1_tile, 20, 36),
+        GgmlType::Q8_0 => one_row!(q8_0_tile, 34, 34),
+        _ => return None,
+    })
+}
+
+// Every function below runs only where `dot_fn`/`tile_fn` chose the AVX-512 level, so the CPU
+// has these features. Pointer arithmetic: block `b < nb` of a row starts at
+// `row + b * block_bytes`, and every load stays inside its block.
+
+/// The f16 at `p` as f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn f16(p: *const u8) -> f32 {
+    let bits = std::ptr::read_unaligned(p as *const u16);
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+}
+
+/// The 16 bytes at `p + r * stride` for rows `r < R`, row `r` in 128-bit lane `r` (zero
+/// lanes past `R`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn rows_16<const R: usize>(p: *const u8, stride: usize) -> __m512i {
+    let l0 = _mm512_zextsi128_si512(_mm_loadu_si128(p as *const __m128i));
+    if R == 1 {
+        return l0;
+    }
+    let l1 = _mm512_inserti32x4::<1>(l0, _mm_loadu_si128(p.add(stride) as *const __m128i));
+    let l2 = _mm512_inserti32x4::<2>(l1, _mm_loadu_si128(p.add(2 * stride) as *const __m128i));
+    _mm512_inserti32x4::<3>(l2, _mm_loadu_si128(p.add(3 * stride) as *const __m128i))
+}
+
+/// The f16 at `p + r * stride` for rows `r < R` (zero past `R`) as `[v_0 ×4, v_1 ×4, …]` or,
+/// with `SPREAD` false, `[v_0, 0, 0, 0, v_1, 0, 0, 0, …]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn rows_f16<const R: usize, const SPREAD: bool>(p: *const u8, stride: usize) -> __m512 {
+    let h = |r: usize| {
+        if r < R {
+            std::ptr::read_unaligned(p.add(r * stride) as *const u16) as u64
+        } else {
+            0
+        }
+    };
+    let packed = h(0) | h(1) << 16 | h(2) << 32 | h(3) << 48;
+    // Word 4 of `packed` is zero: it fills the lanes that `SPREAD` leaves empty.
+    let idx = if SPREAD {
+        _mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3)
+    } else {
+        _mm256_setr_epi16(0, 4, 4, 4, 1, 4, 4, 4, 2, 4, 4, 4, 3, 4, 4, 4)
+    };
+    let words = _mm256_zextsi128_si256(_mm_cvtsi64_si128(packed as i64));
+    _mm512_cvtph_ps(_mm256_permutexvar_epi16(idx, words))
+}
+
+/// Row `r`'s output: the sum of lane group `r` of `acc`, as `(l0 + l1) + (l2 + l3)`.
+#[inline]
+fn lane_sum(acc: &[f32; 16], r: usize) -> f32 {
+    let l = &acc[4 * r..4 * r + 4];
+    (l[0] + l[1]) + (l[2] + l[3])
+}
+
+/// Bytes per block of a prepared activation row (see [`prep_row`]).
+const PREP_BLOCK_BYTES: usize = 64;
+
+/// Bytes of the prepared form of an activation row of `nb` blocks.
+pub(crate) fn prep_row_bytes(nb: usize) -> usize {
+    nb * PREP_BLOCK_BYTES
+}
+
+/// One activation block as the tiles use it: its two 16-byte halves broadcast to every lane,
+/// for Q8_0 the group sums `−8·Σ₄ y` of both halves (lane g: groups g and g + 4) broadcast
+/// likewise, the scale `d` and, for Q8_1, the stored sum `s` as f32.
+struct Column {
+    y0: __m512i,
+    y1: __m512i,
+    neg8: __m512i,
+    d: f32,
+    s: f32,
+}
+
+/// Column block `b` of the activation row at `a`: raw blocks (Q8_1 if `Q8_1`, else Q8_0), or
+/// a row written by [`prep_row`] if `P`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+unsafe fn column<const P: bool, const Q8_1: bool>(a: *const u8, b: usize) -> Column {
+    let bcast = |p: *const u8| _mm512_broadcast_i32x4(_mm_loadu_si128(p as *const __m128i));
+    if P {
+        let o = a.add(b * PREP_BLOCK_BYTES);
+        return Column {
+            y0: bcast(o),
+            y1: bcast(o.add(16)),
+            neg8: bcast(o.add(32)),
+            d: std::ptr::read_unaligned(o.add(48) as *const f32),
+            s: std::ptr::read_unaligned(o.add(52) as *const f32),
+        };
+    }
+    let (bytes, qs) = if Q8_1 { (36, 4) } else { (34, 2) };
+    let yb = a.add(b * bytes);
+    let (y0, y1) = (bcast(yb.add(qs)), bcast(yb.add(qs + 16)));
+    let neg8 = if Q8_1 {
+        _mm512_setzero_si512()
+    } else {
+        let eights = _mm512_set1_epi8(8);
+        let sum8 = _mm512_dpbusd_epi32(
+            _mm512_dpbusd_epi32(_mm512_setzero_si512(), eights, y0),
+            eights,
+            y1,
+        );
+        _mm512_sub_epi32(_mm512_setzero_si512(), sum8)
+    };
+    let s = if Q8_1 { f16(yb.add(2)) } else { 0.0 };
+    Column {
+        y0,
+        y1,
+        neg8,
+        d: f16(yb),
+        s,
+    }
+}
+
+/// Writes activation row `a` (`nb` blocks of `act_ty`, Q8_0 or Q8_1) in the form the `P`
+/// tiles read, 64 bytes per block: the 32 bytes, the four i32 group sums `−8·Σy` (Q8_0),
+/// `d` and `s` (Q8_1) as f32, 8 bytes unused. This is the per-column work the tiles would
+/// otherwise redo for every tile of weight rows.
+///
+/// # Safety
+/// The CPU has AVX-512 (F, BW, VL, DQ, VNNI); `a` holds `nb` blocks of `act_ty` and `out` has
+/// room for [`prep_row_bytes`]`(nb)` bytes (any alignment).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+pub(crate) unsafe fn prep_row(act_ty: GgmlType, a: *const u8, nb: usize, out: *mut u8) {
+    for b in 0..nb {
+        let c = if act_ty == GgmlType::Q8_1 {
+            column::<false, true>(a, b)
+        } else {
+            column::<false, false>(a, b)
+        };
+        let o = out.add(b * PREP_BLOCK_BYTES);
+        _mm_storeu_si128(o as *mut __m128i, _mm512_castsi512_si128(c.y0));
+        _mm_storeu_si128(o.add(16) as *mut __m128i, _mm512_castsi512_si128(c.y1));
+        _mm_storeu_si128(o.add(32) as *mut __m128i, _mm512_castsi512_si128(c.neg8));
+        std::ptr::write_unaligned(o.add(48) as *mut f32, c.d);
+        std::ptr::write_unaligned(o.add(52) as *mut f32, c.s);
+    }
+}
+
+/// Stores the R×C outputs from the per-column accumulators.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn finish<const R: usize, const C: usize>(
+    acc: &[__m512; C],
+    out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+) {
+    for c in 0..C {
+        let mut lanes = [0f32; 16];
+        _mm512_storeu_ps(lanes.as_mut_ptr(), acc[c]);
+        for (r, row) in out.iter_mut().enumerate().take(R) {
+            row[c] = lane_sum(&lanes, r);
+        }
+    }
+}
+
+/// Q4_0 × Q8_0: `Σ (q−8)·y = Σ q·y − 8·Σ y` per group of 4 (nibbles are unsigned, so
+/// `vpdpbusd` on the raw nibbles, starting from the column's `−8·Σy`), scaled by `d_x·d_y`.
+/// `a` holds raw Q8_0 rows or, if `P`, prepared rows.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+pub(super) unsafe fn q4_0_tile<const R: usize, const C: usize, const P: bool>(
+    w: *const u8,
+    ws: usize,
+    a: *const u8,
+    as_: usize,
+    nb: usize,
+    out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+) {
+    let m4 = _mm512_set1_epi8(0xF);
+    let mut acc = [_mm512_setzero_ps(); C];
+    for b in 0..nb {
+        let xb = w.add(b * 18);
+        let wx = rows_16::<R>(xb.add(2), ws);
+        let (lo, hi) = (
+            _mm512_and_si512(wx, m4),
+            _mm512_and_si512(_mm512_srli_epi16::<4>(wx), m4),
+        );
+        let dx = rows_f16::<R, true>(xb, ws);
+        for c in 0..C {
+            let y = column::<P, false>(a.add(c * as_), b);
+            let sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(y.neg8, lo, y.y0), hi, y.y1);
+            let d = _mm512_mul_ps(dx, _mm512_set1_ps(y.d));
+            acc[c] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sums), acc[c]);
+        }
+    }
+    finish::<R, C>(&acc, out);
+}
+
+/// Q4_1 × Q8_1: `(d_x·d_y) · Σ q·y + m_x · s_y` per block (`s_y` is the activation block's
+/// stored `d·Σy`), the `m_x · s_y` term in the first lane of each row.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+pub(super) unsafe fn q4_1_tile<const R: usize, const C: usize, const P: bool>(
+    w: *const u8,
+    ws: usize,
+    a: *const u8,
+    as_: usize,
+    nb: usize,
+    out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+) {
+    let m4 = _mm512_set1_epi8(0xF);
+    let mut acc = [_mm512_setzero_ps(); C];
+    for b in 0..nb {
+        let xb = w.add(b * 20);
+        let wx = rows_16::<R>(xb.add(4), ws);
+        let (lo, hi) = (
+            _mm512_and_si512(wx, m4),
+            _mm512_and_si512(_mm512_srli_epi16::<4>(wx), m4),
+        );
+        let dx = rows_f16::<R, true>(xb, ws);
+        let mx = rows_f16::<R, false>(xb.add(2), ws);
+        for c in 0..C {
+            let y = column::<P, true>(a.add(c * as_), b);
+            let zero = _mm512_setzero_si512();
+            let sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo, y.y0), hi, y.y1);
+            let d = _mm512_mul_ps(dx, _mm512_set1_ps(y.d));
+            acc[c] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sums), acc[c]);
+            acc[c] = _mm512_fmadd_ps(mx, _mm512_set1_ps(y.s), acc[c]);
+        }
+    }
+    finish::<R, C>(&acc, out);
+}
+
+/// Q8_0 × Q8_0: `Σ x·y = Σ (x+128)·y − 128·Σ y` per group of 4 (`−128·Σy` is the column's
+/// `−8·Σy` shifted left by 4), scaled by `d_x·d_y`.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+pub(super) unsafe fn q8_0_tile<const R: usize, const C: usize, const P: bool>(
+    w: *const u8,
+    ws: usize,
+    a: *const u8,
+    as_: usize,
+    nb: usize,
+    out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+) {
+    let bias = _mm512_set1_epi8(-128);
+    let mut acc = [_mm512_setzero_ps(); C];
+    for b in 0..nb {
+        let xb = w.add(b * 34);
+        let ux0 = _mm512_xor_si512(rows_16::<R>(xb.add(2), ws), bias);
+        let ux1 = _mm512_xor_si512(rows_16::<R>(xb.add(18), ws), bias);
+        let dx = rows_f16::<R, true>(xb, ws);
+        for c in 0..C {
+            let y = column::<P, false>(a.add(c * as_), b);
+            let neg128 = _mm512_slli_epi32::<4>(y.neg8);
+            let sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(neg128, ux0, y.y0), ux1, y.y1);
+            let d = _mm512_mul_ps(dx, _mm512_set1_ps(y.d));
+            acc[c] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sums), acc[c]);
+        }
+    }
+    finish::<R, C>(&acc, out);
+}
+
+dispatch!(q4_0, q4_0_tile, false);
+dispatch!(q4_1, q4_1_tile, false);
+dispatch!(q8_0, q8_0_tile, false);
+dispatch!(q4_0_prepped, q4_0_tile, true);
+dispatch!(q4_1_prepped, q4_1_tile, true);
+dispatch!(q8_0_prepped, q8_0_tile, true);
