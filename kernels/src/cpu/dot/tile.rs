@@ -1,18 +1,19 @@
 //! Register-tiled dot products: up to [`TILE_ROWS`] weight rows × [`TILE_COLS`] activation rows
 //! per call (x86-64, for the types that dominate real files: Q4_0, Q4_1, Q8_0, Q4_K).
 //!
-//! Every output is computed with exactly the operations of the one-row kernel in `x86.rs` (the
-//! port of ggml's `ggml_vec_dot_*`): the same integer group-of-4 sums, the same f32 scale
-//! products and the same per-block accumulation order, so results are bit-identical to
-//! [`vec_dot`](crate::vec_dot). What changes is the schedule: a weight block is decoded once
-//! for all columns and an activation block loaded once for all rows, and the R×C accumulator
-//! chains are independent, which hides the 4-cycle FMA latency that bounds a one-row loop.
+//! At the AVX2 level (this file) every output is computed with exactly the operations of the
+//! one-row kernel in `x86.rs` (the port of ggml's `ggml_vec_dot_*`): the same integer
+//! group-of-4 sums, the same f32 scale products and the same per-block accumulation order, so
+//! results are bit-identical to [`vec_dot`](crate::vec_dot). What changes is the schedule: a
+//! weight block is decoded once for all columns and an activation block loaded once for all
+//! rows, and the R×C accumulator chains are independent, which hides the 4-cycle FMA latency
+//! that bounds a one-row loop. The AVX-512 level uses `wide.rs` (four rows per register),
+//! whose one-row kernels are its own 1×1 tiles.
 //!
-//! Two exact integer identities avoid ggml's per-pair `sign` trick where the instruction set
-//! allows it: for Q4_0, `Σ(q-8)·y = Σq·y − 8·Σy` (nibbles are unsigned, so one `vpdpbusd` per
-//! pair with the column's `−8·Σy` as the starting value); for Q8_0 with VNNI,
-//! `Σx·y = Σ(x+128)·y − 128·Σy`. Both hold exactly in i32 for every group of 4 products, so the
-//! lanes converted to float are the same numbers ggml converts.
+//! An exact integer identity avoids ggml's per-pair `sign` trick where the instruction set
+//! allows it: for Q4_0, `Σ(q-8)·y = Σq·y − 8·Σy` (nibbles are unsigned). It holds exactly in
+//! i32 for every group of 4 products, so the lanes converted to float are the same numbers
+//! ggml converts.
 
 use crate::cpu::isa::Isa;
 use ember_quant::GgmlType;
@@ -50,7 +51,7 @@ pub(crate) fn tile_fn(isa: Isa, w_ty: GgmlType) -> Option<TileFn> {
             (Isa::Avx2, GgmlType::Q4_0) => avx2::q4_0,
             (Isa::Avx2, GgmlType::Q4_1) => avx2::q4_1,
             (Isa::Avx2, GgmlType::Q8_0) => avx2::q8_0,
-            (Isa::Avx512, GgmlType::Q4_K) => avx512::q4_k,
+            (Isa::Avx512, GgmlType::Q4_K) => wide::q4_k,
             (Isa::Avx2, GgmlType::Q4_K) => avx2::q4_k,
             _ => return None,
         };
@@ -419,27 +420,11 @@ macro_rules! tiles {
 mod avx2 {
     tiles!("avx2,fma,f16c", false);
 
-    /// Never called at this level (`$vnni` is false); present so both instantiations compile.
+    /// Never called at this level (`$vnni` is false). The AVX-512 level has its own tiles
+    /// (`wide`); the switch stays for a 256-bit VNNI level (AVX-VNNI CPUs without AVX-512).
     #[inline(always)]
     unsafe fn vnni(acc: __m256i, _u: __m256i, _s: __m256i) -> __m256i {
         acc
-    }
-}
-
-// The 32-element types at this level run on `wide` (two blocks per 512-bit register); only
-// the Q4_K tile is used from this instantiation.
-#[cfg(target_arch = "x86_64")]
-#[allow(dead_code)]
-mod avx512 {
-    tiles!(
-        "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni",
-        true
-    );
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
-    unsafe fn vnni(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
-        _mm256_dpbusd_epi32(acc, u, s)
     }
 }
 

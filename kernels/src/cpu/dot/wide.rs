@@ -1,4 +1,4 @@
-//! AVX-512 tiles for the 32-element block types (Q4_0, Q4_1, Q8_0): four weight rows per
+//! AVX-512 tiles for Q4_0, Q4_1, Q8_0 and Q4_K: four weight rows per
 //! 512-bit register, one 128-bit lane each.
 //!
 //! The 256-bit kernels spend, per (row, token, block), one `vpdpbusd` on the 32 products and
@@ -38,6 +38,13 @@ pub(crate) fn entry(w_ty: GgmlType) -> Option<DotFn> {
         GgmlType::Q4_0 => one_row!(q4_0_tile, 18, 34),
         GgmlType::Q4_1 => one_row!(q4_1_tile, 20, 36),
         GgmlType::Q8_0 => one_row!(q8_0_tile, 34, 34),
+        GgmlType::Q4_K => |w: &[u8], a: &[u8]| {
+            let nb = (w.len() / 144).min(a.len() / 292);
+            let mut out = [[0f32; TILE_COLS]; TILE_ROWS];
+            // SAFETY: as for the other types above.
+            unsafe { q4_k_tile::<1, 1>(w.as_ptr(), 0, a.as_ptr(), 0, nb, &mut out) };
+            out[0][0]
+        },
         _ => return None,
     })
 }
@@ -293,9 +300,119 @@ pub(super) unsafe fn q8_0_tile<const R: usize, const C: usize, const P: bool>(
     finish::<R, C>(&acc, out);
 }
 
+/// `vpshufb` control (the same in every 128-bit lane) that puts byte `s` of the lane, zero
+/// extended, in every 32-bit element: row scale `s` of a Q4_K block.
+const fn dword_of_byte(s: u8) -> [u8; 64] {
+    let mut t = [0x80u8; 64];
+    let mut i = 0;
+    while i < 16 {
+        t[4 * i] = s;
+        i += 1;
+    }
+    t
+}
+static SCALE_CTRL: [[u8; 64]; 8] = [
+    dword_of_byte(0),
+    dword_of_byte(1),
+    dword_of_byte(2),
+    dword_of_byte(3),
+    dword_of_byte(4),
+    dword_of_byte(5),
+    dword_of_byte(6),
+    dword_of_byte(7),
+];
+/// `vpshufb` control that zero-extends bytes 8..16 of each lane (the Q4_K mins) to words.
+static MINS_CTRL: [u8; 64] = {
+    let mut t = [0x80u8; 64];
+    let mut i = 0;
+    while i < 32 {
+        t[2 * i] = 8 + (i % 8) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Q4_K × Q8_K, exact in integers like ggml's kernel: per sub-block of 32, two `vpdpbusd` give
+/// the four rows' partial sums Σ₄ q·y (each fits in i16: |Σ| ≤ 8·15·128), which `vpmaddwd`
+/// multiplies by the row's 6-bit scale (the scale sits in the low word of each element, zero
+/// in the high one); the mins term `dmin·d_y·Σ m·Σy` uses the activation's block sums.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+pub(super) unsafe fn q4_k_tile<const R: usize, const C: usize>(
+    w: *const u8,
+    ws: usize,
+    a: *const u8,
+    as_: usize,
+    nb: usize,
+    out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+) {
+    let m4 = _mm512_set1_epi8(0xF);
+    let bcast = |p: *const u8| _mm512_broadcast_i32x4(_mm_loadu_si128(p as *const __m128i));
+    let ctrl = |t: &[u8; 64]| _mm512_loadu_si512(t.as_ptr() as *const __m512i);
+    let mut acc = [_mm512_setzero_ps(); C];
+    for b in 0..nb {
+        let xb = w.add(b * 144);
+        // Row r's 8 scales then 8 mins in lane r (zero lanes past R).
+        let mut utmp = [[0u32; 4]; 4];
+        for (r, u) in utmp.iter_mut().enumerate().take(R) {
+            let scales = std::slice::from_raw_parts(xb.add(r * ws + 4), 12);
+            *u = crate::cpu::dot::x86::k4_utmp(scales);
+        }
+        let sm = _mm512_loadu_si512(utmp.as_ptr() as *const __m512i);
+        let d = rows_f16::<R, true>(xb, ws);
+        let dmin = rows_f16::<R, true>(xb.add(2), ws);
+        let mins = _mm512_shuffle_epi8(sm, ctrl(&MINS_CTRL));
+        let mut sumi = [_mm512_setzero_si512(); C];
+        let mut yd = [0f32; C];
+        for c in 0..C {
+            let yb = a.add(c * as_ + b * 292);
+            yd[c] = std::ptr::read_unaligned(yb as *const f32);
+            let bsums = _mm256_loadu_si256(yb.add(260) as *const __m256i);
+            let sub_sums = _mm_hadd_epi16(
+                _mm256_castsi256_si128(bsums),
+                _mm256_extracti128_si256::<1>(bsums),
+            );
+            let m = _mm512_madd_epi16(mins, _mm512_broadcast_i32x4(sub_sums));
+            let dm = _mm512_mul_ps(dmin, _mm512_set1_ps(-yd[c]));
+            acc[c] = _mm512_fmadd_ps(dm, _mm512_cvtepi32_ps(m), acc[c]);
+        }
+        for j in 0..4 {
+            let q0 = rows_16::<R>(xb.add(16 + 32 * j), ws);
+            let q1 = rows_16::<R>(xb.add(32 + 32 * j), ws);
+            let (l0, l1) = (_mm512_and_si512(q0, m4), _mm512_and_si512(q1, m4));
+            let h0 = _mm512_and_si512(_mm512_srli_epi16::<4>(q0), m4);
+            let h1 = _mm512_and_si512(_mm512_srli_epi16::<4>(q1), m4);
+            let sc_l = _mm512_shuffle_epi8(sm, ctrl(&SCALE_CTRL[2 * j]));
+            let sc_h = _mm512_shuffle_epi8(sm, ctrl(&SCALE_CTRL[2 * j + 1]));
+            for c in 0..C {
+                let y = a.add(c * as_ + b * 292 + 4 + 64 * j);
+                let zero = _mm512_setzero_si512();
+                let pl = _mm512_dpbusd_epi32(
+                    _mm512_dpbusd_epi32(zero, l0, bcast(y)),
+                    l1,
+                    bcast(y.add(16)),
+                );
+                let ph = _mm512_dpbusd_epi32(
+                    _mm512_dpbusd_epi32(zero, h0, bcast(y.add(32))),
+                    h1,
+                    bcast(y.add(48)),
+                );
+                let scaled =
+                    _mm512_add_epi32(_mm512_madd_epi16(pl, sc_l), _mm512_madd_epi16(ph, sc_h));
+                sumi[c] = _mm512_add_epi32(sumi[c], scaled);
+            }
+        }
+        for c in 0..C {
+            let dd = _mm512_mul_ps(d, _mm512_set1_ps(yd[c]));
+            acc[c] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(sumi[c]), acc[c]);
+        }
+    }
+    finish::<R, C>(&acc, out);
+}
+
 dispatch!(q4_0, q4_0_tile, false);
 dispatch!(q4_1, q4_1_tile, false);
 dispatch!(q8_0, q8_0_tile, false);
 dispatch!(q4_0_prepped, q4_0_tile, true);
 dispatch!(q4_1_prepped, q4_1_tile, true);
 dispatch!(q8_0_prepped, q8_0_tile, true);
+dispatch!(q4_k, q4_k_tile);

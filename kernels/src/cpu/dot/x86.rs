@@ -3,9 +3,10 @@
 //!
 //! One body is compiled twice by `kernels!`: for the AVX2 level, and for the AVX-512 level with
 //! AVX-512 VL + VNNI enabled, where (exactly as in ggml) the unsigned×signed byte dot product
-//! `mul_sum_us8_pairs_float` becomes a single `vpdpbusd` (`_mm256_dpbusd_epi32`). ggml has no
-//! wider AVX-512 variants of these kernels, so neither does ember (a 512-bit re-blocking would
-//! change the float summation order away from llama.cpp's).
+//! `mul_sum_us8_pairs_float` becomes a single `vpdpbusd` (`_mm256_dpbusd_epi32`). At that
+//! level Q4_0, Q4_1, Q8_0 and Q4_K use the 512-bit kernels of `tile/wide.rs` instead (see
+//! `dot_fn`): llama.cpp repacks those types at load time on x86 and so does not sum in
+//! `ggml_vec_dot` order either.
 //!
 //! Every kernel dots `nb = min(w.len() / weight block, a.len() / activation block)` blocks and
 //! reads only inside those blocks, so it is memory-safe for any slice lengths; the only safety
