@@ -1,5 +1,6 @@
 //! Register-tiled dot products: up to [`TILE_ROWS`] weight rows × [`TILE_COLS`] activation rows
-//! per call (x86-64, for the types that dominate real files: Q4_0, Q4_1, Q8_0, Q4_K).
+//! per call (x86-64, for the types that dominate real files: Q4_0, Q4_1, Q8_0, Q4_K; Q6_K at
+//! the AVX-512 level).
 //!
 //! At the AVX2 level (this file) every output is computed with exactly the operations of the
 //! one-row kernel in `x86.rs` (the port of ggml's `ggml_vec_dot_*`): the same integer
@@ -52,6 +53,7 @@ pub(crate) fn tile_fn(isa: Isa, w_ty: GgmlType) -> Option<TileFn> {
             (Isa::Avx2, GgmlType::Q4_1) => avx2::q4_1,
             (Isa::Avx2, GgmlType::Q8_0) => avx2::q8_0,
             (Isa::Avx512, GgmlType::Q4_K) => wide::q4_k,
+            (Isa::Avx512, GgmlType::Q6_K) => wide::q6_k,
             (Isa::Avx2, GgmlType::Q4_K) => avx2::q4_k,
             _ => return None,
         };
@@ -446,12 +448,13 @@ mod tests {
                 GgmlType::Q4_1,
                 GgmlType::Q8_0,
                 GgmlType::Q4_K,
+                GgmlType::Q6_K,
             ] {
                 let Some(tile) = tile_fn(isa, ty) else {
                     continue;
                 };
                 let dot = dot_fn(isa, ty).unwrap();
-                let k = if ty == GgmlType::Q4_K {
+                let k = if ty.is_k_quant() {
                     256 * 3
                 } else {
                     32 * 7

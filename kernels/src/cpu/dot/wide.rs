@@ -1,4 +1,4 @@
-//! AVX-512 tiles for Q4_0, Q4_1, Q8_0 and Q4_K: four weight rows per
+//! AVX-512 tiles for Q4_0, Q4_1, Q8_0, Q4_K and Q6_K: four weight rows per
 //! 512-bit register, one 128-bit lane each.
 //!
 //! The 256-bit kernels spend, per (row, token, block), one `vpdpbusd` on the 32 products and
@@ -43,6 +43,13 @@ pub(crate) fn entry(w_ty: GgmlType) -> Option<DotFn> {
             let mut out = [[0f32; TILE_COLS]; TILE_ROWS];
             // SAFETY: as for the other types above.
             unsafe { q4_k_tile::<1, 1>(w.as_ptr(), 0, a.as_ptr(), 0, nb, &mut out) };
+            out[0][0]
+        },
+        GgmlType::Q6_K => |w: &[u8], a: &[u8]| {
+            let nb = (w.len() / 210).min(a.len() / 292);
+            let mut out = [[0f32; TILE_COLS]; TILE_ROWS];
+            // SAFETY: as for the other types above.
+            unsafe { q6_k_tile::<1, 1>(w.as_ptr(), 0, a.as_ptr(), 0, nb, &mut out) };
             out[0][0]
         },
         _ => return None,
@@ -97,6 +104,24 @@ unsafe fn rows_f16<const R: usize, const SPREAD: bool>(p: *const u8, stride: usi
     let words = _mm256_zextsi128_si256(_mm_cvtsi64_si128(packed as i64));
     _mm512_cvtph_ps(_mm256_permutexvar_epi16(idx, words))
 }
+
+/// Asks for the weight bytes `PREFETCH_AHEAD` ahead of `p` in each of the R rows, once per
+/// 64 bytes of row: the four row streams of a tile outrun the hardware prefetcher (decode
+/// reads every weight once, so its loads otherwise wait on memory).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn prefetch_rows<const R: usize>(p: *const u8, stride: usize, b: usize, block_bytes: usize) {
+    let at = b * block_bytes;
+    if at / 64 != (at + block_bytes) / 64 || b == 0 {
+        for r in 0..R {
+            let q = p.wrapping_add(r * stride + at + PREFETCH_AHEAD);
+            _mm_prefetch::<_MM_HINT_T0>(q as *const i8);
+        }
+    }
+}
+
+/// How far ahead of the current block [`prefetch_rows`] reaches.
+const PREFETCH_AHEAD: usize = 512;
 
 /// Row `r`'s output: the sum of lane group `r` of `acc`, as `(l0 + l1) + (l2 + l3)`.
 #[inline]
@@ -221,6 +246,7 @@ pub(super) unsafe fn q4_0_tile<const R: usize, const C: usize, const P: bool>(
     let mut acc = [_mm512_setzero_ps(); C];
     for b in 0..nb {
         let xb = w.add(b * 18);
+        prefetch_rows::<R>(w, ws, b, 18);
         let wx = rows_16::<R>(xb.add(2), ws);
         let (lo, hi) = (
             _mm512_and_si512(wx, m4),
@@ -252,6 +278,7 @@ pub(super) unsafe fn q4_1_tile<const R: usize, const C: usize, const P: bool>(
     let mut acc = [_mm512_setzero_ps(); C];
     for b in 0..nb {
         let xb = w.add(b * 20);
+        prefetch_rows::<R>(w, ws, b, 20);
         let wx = rows_16::<R>(xb.add(4), ws);
         let (lo, hi) = (
             _mm512_and_si512(wx, m4),
@@ -286,6 +313,7 @@ pub(super) unsafe fn q8_0_tile<const R: usize, const C: usize, const P: bool>(
     let mut acc = [_mm512_setzero_ps(); C];
     for b in 0..nb {
         let xb = w.add(b * 34);
+        prefetch_rows::<R>(w, ws, b, 34);
         let ux0 = _mm512_xor_si512(rows_16::<R>(xb.add(2), ws), bias);
         let ux1 = _mm512_xor_si512(rows_16::<R>(xb.add(18), ws), bias);
         let dx = rows_f16::<R, true>(xb, ws);
@@ -351,6 +379,7 @@ pub(super) unsafe fn q4_k_tile<const R: usize, const C: usize>(
     let mut acc = [_mm512_setzero_ps(); C];
     for b in 0..nb {
         let xb = w.add(b * 144);
+        prefetch_rows::<R>(w, ws, b, 144);
         // Row r's 8 scales then 8 mins in lane r (zero lanes past R).
         let mut utmp = [[0u32; 4]; 4];
         for (r, u) in utmp.iter_mut().enumerate().take(R) {
@@ -409,6 +438,127 @@ pub(super) unsafe fn q4_k_tile<const R: usize, const C: usize>(
     finish::<R, C>(&acc, out);
 }
 
+/// `vpshufb` control putting byte `s` of each lane in byte 1 of every 32-bit element (the
+/// rest zero): after an arithmetic word shift right by 8, each element is the sign-extended
+/// Q6_K scale `s` in its low word and zero in its high word.
+const fn scale_i8_ctrl(s: u8) -> [u8; 64] {
+    let mut t = [0x80u8; 64];
+    let mut i = 0;
+    while i < 16 {
+        t[4 * i + 1] = s;
+        i += 1;
+    }
+    t
+}
+static SCALE_I8_CTRL: [[u8; 64]; 16] = {
+    let mut t = [[0u8; 64]; 16];
+    let mut s = 0;
+    while s < 16 {
+        t[s] = scale_i8_ctrl(s as u8);
+        s += 1;
+    }
+    t
+};
+/// `vpshufb` controls putting bytes 0..8 (or 8..16) of each lane in the high byte of its
+/// words: after an arithmetic shift right by 8, the sign-extended scales as eight i16.
+const fn scales_i16_ctrl(first: u8) -> [u8; 64] {
+    let mut t = [0x80u8; 64];
+    let mut i = 0;
+    while i < 32 {
+        t[2 * i + 1] = first + (i % 8) as u8;
+        i += 1;
+    }
+    t
+}
+static SCALES_LO_CTRL: [u8; 64] = scales_i16_ctrl(0);
+static SCALES_HI_CTRL: [u8; 64] = scales_i16_ctrl(8);
+
+/// Q6_K × Q8_K, exact in integers like ggml's kernel: the 6-bit values are rebuilt unsigned
+/// (0..64), each 16-value sub-block's partial sums come from one `vpdpbusd` (they fit in i16:
+/// |Σ| ≤ 4·63·128) and are multiplied by the row's signed 8-bit scale with `vpmaddwd`; the
+/// `−32` offset is applied once per block as `−32·Σ scale·bsum` from the activation's sums.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+pub(super) unsafe fn q6_k_tile<const R: usize, const C: usize>(
+    w: *const u8,
+    ws: usize,
+    a: *const u8,
+    as_: usize,
+    nb: usize,
+    out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+) {
+    let bcast = |p: *const u8| _mm512_broadcast_i32x4(_mm_loadu_si128(p as *const __m128i));
+    let ctrl = |t: &[u8; 64]| _mm512_loadu_si512(t.as_ptr() as *const __m512i);
+    let (m4, m3) = (_mm512_set1_epi8(0xF), _mm512_set1_epi8(3));
+    let (m0c, m30) = (_mm512_set1_epi8(0x0C), _mm512_set1_epi8(0x30));
+    let mut acc = [_mm512_setzero_ps(); C];
+    for b in 0..nb {
+        let xb = w.add(b * 210);
+        prefetch_rows::<R>(w, ws, b, 210);
+        let d = rows_f16::<R, true>(xb.add(208), ws);
+        let scales = rows_16::<R>(xb.add(192), ws);
+        let sc_lo = _mm512_srai_epi16::<8>(_mm512_shuffle_epi8(scales, ctrl(&SCALES_LO_CTRL)));
+        let sc_hi = _mm512_srai_epi16::<8>(_mm512_shuffle_epi8(scales, ctrl(&SCALES_HI_CTRL)));
+        let mut sumi = [_mm512_setzero_si512(); C];
+        let mut yd = [0f32; C];
+        for c in 0..C {
+            let yb = a.add(c * as_ + b * 292);
+            yd[c] = std::ptr::read_unaligned(yb as *const f32);
+            let corr = _mm512_add_epi32(
+                _mm512_madd_epi16(sc_lo, bcast(yb.add(260))),
+                _mm512_madd_epi16(sc_hi, bcast(yb.add(276))),
+            );
+            sumi[c] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32::<5>(corr));
+        }
+        for n in 0..2 {
+            for k in 0..2 {
+                let ql = xb.add(64 * n + 16 * k);
+                let lo = rows_16::<R>(ql, ws);
+                let hi = rows_16::<R>(ql.add(32), ws);
+                let h = rows_16::<R>(xb.add(128 + 32 * n + 16 * k), ws);
+                // Values 16k.. of the four 32-value quarters of this half-block.
+                let q = [
+                    _mm512_or_si512(
+                        _mm512_and_si512(lo, m4),
+                        _mm512_slli_epi16::<4>(_mm512_and_si512(h, m3)),
+                    ),
+                    _mm512_or_si512(
+                        _mm512_and_si512(hi, m4),
+                        _mm512_slli_epi16::<2>(_mm512_and_si512(h, m0c)),
+                    ),
+                    _mm512_or_si512(
+                        _mm512_and_si512(_mm512_srli_epi16::<4>(lo), m4),
+                        _mm512_and_si512(h, m30),
+                    ),
+                    _mm512_or_si512(
+                        _mm512_and_si512(_mm512_srli_epi16::<4>(hi), m4),
+                        _mm512_and_si512(_mm512_srli_epi16::<2>(h), m30),
+                    ),
+                ];
+                let sub = 8 * n + k;
+                let sc = [0, 2, 4, 6].map(|o| {
+                    _mm512_srai_epi16::<8>(_mm512_shuffle_epi8(
+                        scales,
+                        ctrl(&SCALE_I8_CTRL[sub + o]),
+                    ))
+                });
+                for c in 0..C {
+                    let y = a.add(c * as_ + b * 292 + 4 + 128 * n + 16 * k);
+                    for g in 0..4 {
+                        let p =
+                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[g], bcast(y.add(32 * g)));
+                        sumi[c] = _mm512_add_epi32(sumi[c], _mm512_madd_epi16(p, sc[g]));
+                    }
+                }
+            }
+        }
+        for c in 0..C {
+            let dd = _mm512_mul_ps(d, _mm512_set1_ps(yd[c]));
+            acc[c] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(sumi[c]), acc[c]);
+        }
+    }
+    finish::<R, C>(&acc, out);
+}
+
 dispatch!(q4_0, q4_0_tile, false);
 dispatch!(q4_1, q4_1_tile, false);
 dispatch!(q8_0, q8_0_tile, false);
@@ -416,3 +566,4 @@ dispatch!(q4_0_prepped, q4_0_tile, true);
 dispatch!(q4_1_prepped, q4_1_tile, true);
 dispatch!(q8_0_prepped, q8_0_tile, true);
 dispatch!(q4_k, q4_k_tile);
+dispatch!(q6_k, q6_k_tile);

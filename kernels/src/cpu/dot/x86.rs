@@ -4,7 +4,7 @@
 //! One body is compiled twice by `kernels!`: for the AVX2 level, and for the AVX-512 level with
 //! AVX-512 VL + VNNI enabled, where (exactly as in ggml) the unsigned×signed byte dot product
 //! `mul_sum_us8_pairs_float` becomes a single `vpdpbusd` (`_mm256_dpbusd_epi32`). At that
-//! level Q4_0, Q4_1, Q8_0 and Q4_K use the 512-bit kernels of `tile/wide.rs` instead (see
+//! level Q4_0, Q4_1, Q8_0, Q4_K and Q6_K use the 512-bit kernels of `tile/wide.rs` instead (see
 //! `dot_fn`): llama.cpp repacks those types at load time on x86 and so does not sum in
 //! `ggml_vec_dot` order either.
 //!
