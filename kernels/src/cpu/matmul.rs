@@ -3,7 +3,7 @@
 //! across threads and each weight row is dotted with every activation row while it is hot in
 //! cache, so the weights stream from memory once per call whatever the number of tokens.
 
-use crate::cpu::dot::tile::{prepped_tile_fn, tile_fn, TILE_COLS, TILE_ROWS};
+use crate::cpu::dot::tile::{prepped_tile_fn, tile_fn, Tile, TILE_COLS, TILE_ROWS};
 use crate::cpu::dot::{dot_fn, row_len};
 use crate::cpu::isa::Isa;
 use crate::cpu::pool::ThreadPool;
@@ -310,9 +310,9 @@ pub fn matmul_many_at(
 #[derive(Clone, Copy)]
 struct Plan {
     dot: Option<crate::cpu::dot::DotFn>,
-    tile: Option<crate::cpu::dot::tile::TileFn>,
+    tile: Option<Tile>,
     /// The tile that reads prepared activation rows, when the group makes them.
-    prepped: Option<crate::cpu::dot::tile::TileFn>,
+    prepped: Option<Tile>,
     w_bytes: usize,
     nb: usize,
     chunk: usize,
@@ -359,7 +359,7 @@ fn dot_rows_untiled(
 }
 
 /// `y[t][r]` for the weight rows `rows` of one matrix (`m` rows in all) and every token: in
-/// register tiles of TILE_ROWS rows × TILE_COLS tokens, over blocks of TOKEN_BLOCK tokens so
+/// register tiles of TILE_ROWS rows × `tile.cols` tokens, over blocks of TOKEN_BLOCK tokens so
 /// the activations being reused stay in L2. `act` holds `n` rows of `a_bytes` in the form
 /// `tile` reads (quantized or prepared).
 ///
@@ -368,7 +368,7 @@ fn dot_rows_untiled(
 #[allow(clippy::too_many_arguments)]
 fn dot_rows(
     plan: &Plan,
-    tile: crate::cpu::dot::tile::TileFn,
+    tile: Tile,
     w: &[u8],
     m: usize,
     rows: std::ops::Range<usize>,
@@ -390,13 +390,13 @@ fn dot_rows(
             };
             let mut t = t0;
             while t < t_end {
-                let cc = (t_end - t).min(TILE_COLS);
+                let cc = (t_end - t).min(tile.cols);
                 let mut o = [[0f32; TILE_COLS]; TILE_ROWS];
                 // SAFETY: rows r..r+rr <= m lie inside `w` and tokens t..t+cc <= n inside
                 // `act` (asserted above); each row is `nb` blocks; rr is 1 or TILE_ROWS and
-                // 1 <= cc <= TILE_COLS; `tile` came from `tile_fn` at a supported level.
+                // 1 <= cc <= tile.cols; `tile` came from `tile_fn` at a supported level.
                 unsafe {
-                    tile(
+                    (tile.f)(
                         w.as_ptr().add(r * w_bytes),
                         w_bytes,
                         rr,

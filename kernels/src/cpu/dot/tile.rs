@@ -21,14 +21,23 @@ use ember_quant::GgmlType;
 
 /// Weight rows per tile.
 pub(crate) const TILE_ROWS: usize = 4;
-/// Activation rows (tokens) per tile.
-pub(crate) const TILE_COLS: usize = 4;
+/// Activation rows (tokens) per tile at most: the width of a tile's output; each kernel says
+/// how many it takes ([`Tile::cols`]).
+pub(crate) const TILE_COLS: usize = 8;
+
+/// A tiled kernel and the most columns it takes per call (the 256-bit tiles keep R×C
+/// accumulators in 16 registers, so 4; the 512-bit ones one per column, so 8).
+#[derive(Clone, Copy)]
+pub(crate) struct Tile {
+    pub(crate) f: TileFn,
+    pub(crate) cols: usize,
+}
 
 /// `out[r][c] = dot(weight row r, activation row c)` for `r < rows`, `c < cols`, where rows are
 /// `w[r * w_stride..]` and `a[c * a_stride..]`, each `nb` blocks long.
 ///
 /// # Safety
-/// `rows` is 1 or [`TILE_ROWS`], `1 <= cols <= TILE_COLS`; every row read must lie inside the
+/// `rows` is 1 or [`TILE_ROWS`], `1 <= cols <=` the kernel's [`Tile::cols`]; every row read must lie inside the
 /// allocations `w` and `a` point into.
 pub(crate) type TileFn = unsafe fn(
     w: *const u8,
@@ -42,22 +51,22 @@ pub(crate) type TileFn = unsafe fn(
 );
 
 /// The tiled kernel for `w_ty` at `isa` (<= `Isa::detected()`), if there is one.
-pub(crate) fn tile_fn(isa: Isa, w_ty: GgmlType) -> Option<TileFn> {
+pub(crate) fn tile_fn(isa: Isa, w_ty: GgmlType) -> Option<Tile> {
     #[cfg(target_arch = "x86_64")]
     {
-        let f: TileFn = match (isa, w_ty) {
-            (Isa::Avx512, GgmlType::Q4_0) => wide::q4_0,
-            (Isa::Avx512, GgmlType::Q4_1) => wide::q4_1,
-            (Isa::Avx512, GgmlType::Q8_0) => wide::q8_0,
-            (Isa::Avx2, GgmlType::Q4_0) => avx2::q4_0,
-            (Isa::Avx2, GgmlType::Q4_1) => avx2::q4_1,
-            (Isa::Avx2, GgmlType::Q8_0) => avx2::q8_0,
-            (Isa::Avx512, GgmlType::Q4_K) => wide::q4_k,
-            (Isa::Avx512, GgmlType::Q6_K) => wide::q6_k,
-            (Isa::Avx2, GgmlType::Q4_K) => avx2::q4_k,
+        let (f, cols): (TileFn, usize) = match (isa, w_ty) {
+            (Isa::Avx512, GgmlType::Q4_0) => (wide::q4_0, 8),
+            (Isa::Avx512, GgmlType::Q4_1) => (wide::q4_1, 8),
+            (Isa::Avx512, GgmlType::Q8_0) => (wide::q8_0, 8),
+            (Isa::Avx512, GgmlType::Q4_K) => (wide::q4_k, 8),
+            (Isa::Avx512, GgmlType::Q6_K) => (wide::q6_k, 8),
+            (Isa::Avx2, GgmlType::Q4_0) => (avx2::q4_0, 4),
+            (Isa::Avx2, GgmlType::Q4_1) => (avx2::q4_1, 4),
+            (Isa::Avx2, GgmlType::Q8_0) => (avx2::q8_0, 4),
+            (Isa::Avx2, GgmlType::Q4_K) => (avx2::q4_k, 4),
             _ => return None,
         };
-        Some(f)
+        Some(Tile { f, cols })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -68,7 +77,7 @@ pub(crate) fn tile_fn(isa: Isa, w_ty: GgmlType) -> Option<TileFn> {
 
 /// The tiled kernel for `w_ty` at `isa` that reads prepared activation rows
 /// ([`wide::prep_row`], [`wide::prep_row_bytes`]) instead of raw ones, if there is one.
-pub(crate) fn prepped_tile_fn(isa: Isa, w_ty: GgmlType) -> Option<TileFn> {
+pub(crate) fn prepped_tile_fn(isa: Isa, w_ty: GgmlType) -> Option<Tile> {
     #[cfg(target_arch = "x86_64")]
     {
         let f: TileFn = match (isa, w_ty) {
@@ -77,7 +86,7 @@ pub(crate) fn prepped_tile_fn(isa: Isa, w_ty: GgmlType) -> Option<TileFn> {
             (Isa::Avx512, GgmlType::Q8_0) => wide::q8_0_prepped,
             _ => return None,
         };
-        Some(f)
+        Some(Tile { f, cols: 8 })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -86,10 +95,11 @@ pub(crate) fn prepped_tile_fn(isa: Isa, w_ty: GgmlType) -> Option<TileFn> {
     }
 }
 
-/// Expands to a `TileFn` named `$name` that dispatches `(rows, cols)` to the const-generic body.
+/// Expands to a `TileFn` named `$name` that dispatches `(rows, cols)` to the const-generic
+/// `$body::<R, C>` for R in {1, TILE_ROWS} and the listed column counts.
 #[cfg(target_arch = "x86_64")]
 macro_rules! dispatch {
-    ($name:ident, $body:ident $(, $extra:expr)?) => {
+    ($name:ident, $body:ident, $($c:literal)+) => {
         #[allow(clippy::too_many_arguments)]
         pub(super) unsafe fn $name(
             w: *const u8,
@@ -105,14 +115,9 @@ macro_rules! dispatch {
             // reached only through `tile_fn` at a level the CPU supports.
             unsafe {
                 match (rows, cols) {
-                    (4, 4) => $body::<4, 4 $(, { $extra })?>(w, ws, a, as_, nb, out),
-                    (4, 3) => $body::<4, 3 $(, { $extra })?>(w, ws, a, as_, nb, out),
-                    (4, 2) => $body::<4, 2 $(, { $extra })?>(w, ws, a, as_, nb, out),
-                    (4, 1) => $body::<4, 1 $(, { $extra })?>(w, ws, a, as_, nb, out),
-                    (1, 4) => $body::<1, 4 $(, { $extra })?>(w, ws, a, as_, nb, out),
-                    (1, 3) => $body::<1, 3 $(, { $extra })?>(w, ws, a, as_, nb, out),
-                    (1, 2) => $body::<1, 2 $(, { $extra })?>(w, ws, a, as_, nb, out),
-                    _ => $body::<1, 1 $(, { $extra })?>(w, ws, a, as_, nb, out),
+                    $((4, $c) => $body::<4, $c>(w, ws, a, as_, nb, out),)+
+                    $((1, $c) => $body::<1, $c>(w, ws, a, as_, nb, out),)+
+                    _ => $body::<1, 1>(w, ws, a, as_, nb, out),
                 }
             }
         }
@@ -411,10 +416,10 @@ macro_rules! tiles {
             }
         }
 
-        dispatch!(q4_0, q4_0_tile);
-        dispatch!(q4_1, q4_1_tile);
-        dispatch!(q8_0, q8_0_tile);
-        dispatch!(q4_k, q4_k_tile);
+        dispatch!(q4_0, q4_0_tile, 1 2 3 4);
+        dispatch!(q4_1, q4_1_tile, 1 2 3 4);
+        dispatch!(q8_0, q8_0_tile, 1 2 3 4);
+        dispatch!(q4_k, q4_k_tile, 1 2 3 4);
     };
 }
 
@@ -450,15 +455,15 @@ mod tests {
                 GgmlType::Q4_K,
                 GgmlType::Q6_K,
             ] {
-                let Some(tile) = tile_fn(isa, ty) else {
+                let Some(Tile {
+                    f: tile,
+                    cols: max_cols,
+                }) = tile_fn(isa, ty)
+                else {
                     continue;
                 };
                 let dot = dot_fn(isa, ty).unwrap();
-                let k = if ty.is_k_quant() {
-                    256 * 3
-                } else {
-                    32 * 7
-                };
+                let k = if ty.is_k_quant() { 256 * 3 } else { 32 * 7 };
                 let w = random_weights(&mut rng, ty, k, TILE_ROWS);
                 let wb = w.len() / TILE_ROWS;
                 let ab = act_row_bytes(ty, k).unwrap();
@@ -474,7 +479,7 @@ mod tests {
                     quantize_row(isa, act_type(ty), &x, &mut act[c * ab..(c + 1) * ab]);
                 }
                 for rows in [1, TILE_ROWS] {
-                    for cols in 1..=TILE_COLS {
+                    for cols in 1..=max_cols {
                         let mut out = [[f32::NAN; TILE_COLS]; TILE_ROWS];
                         // SAFETY: `rows`/`cols` are in range and every row lies inside `w`/`act`.
                         unsafe {

@@ -559,11 +559,46 @@ pub(super) unsafe fn q6_k_tile<const R: usize, const C: usize>(
     finish::<R, C>(&acc, out);
 }
 
-dispatch!(q4_0, q4_0_tile, false);
-dispatch!(q4_1, q4_1_tile, false);
-dispatch!(q8_0, q8_0_tile, false);
-dispatch!(q4_0_prepped, q4_0_tile, true);
-dispatch!(q4_1_prepped, q4_1_tile, true);
-dispatch!(q8_0_prepped, q8_0_tile, true);
-dispatch!(q4_k, q4_k_tile);
-dispatch!(q6_k, q6_k_tile);
+/// The tiles over raw and over prepared activation rows, as plain `<R, C>` bodies.
+macro_rules! raw_and_prepped {
+    ($($raw:ident, $prepped:ident => $body:ident;)+) => {$(
+        #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+        unsafe fn $raw<const R: usize, const C: usize>(
+            w: *const u8,
+            ws: usize,
+            a: *const u8,
+            as_: usize,
+            nb: usize,
+            out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+        ) {
+            // SAFETY: the caller's contract, passed on unchanged.
+            unsafe { $body::<R, C, false>(w, ws, a, as_, nb, out) }
+        }
+        #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+        unsafe fn $prepped<const R: usize, const C: usize>(
+            w: *const u8,
+            ws: usize,
+            a: *const u8,
+            as_: usize,
+            nb: usize,
+            out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+        ) {
+            // SAFETY: the caller's contract, passed on unchanged.
+            unsafe { $body::<R, C, true>(w, ws, a, as_, nb, out) }
+        }
+    )+};
+}
+raw_and_prepped! {
+    q4_0_raw, q4_0_prep => q4_0_tile;
+    q4_1_raw, q4_1_prep => q4_1_tile;
+    q8_0_raw, q8_0_prep => q8_0_tile;
+}
+
+dispatch!(q4_0, q4_0_raw, 1 2 3 4 5 6 7 8);
+dispatch!(q4_1, q4_1_raw, 1 2 3 4 5 6 7 8);
+dispatch!(q8_0, q8_0_raw, 1 2 3 4 5 6 7 8);
+dispatch!(q4_0_prepped, q4_0_prep, 1 2 3 4 5 6 7 8);
+dispatch!(q4_1_prepped, q4_1_prep, 1 2 3 4 5 6 7 8);
+dispatch!(q8_0_prepped, q8_0_prep, 1 2 3 4 5 6 7 8);
+dispatch!(q4_k, q4_k_tile, 1 2 3 4 5 6 7 8);
+dispatch!(q6_k, q6_k_tile, 1 2 3 4 5 6 7 8);
