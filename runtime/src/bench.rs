@@ -22,6 +22,8 @@ pub struct BenchParams {
     pub n_batch: usize,
     /// Prompt length for the time-to-first-token measurement (0 skips it).
     pub ttft_prompt: usize,
+    /// Map the file (the default) or read it into memory.
+    pub use_mmap: bool,
 }
 
 /// One row of the results table.
@@ -75,7 +77,10 @@ pub fn bench_model(
     path: &std::path::Path,
     params: &BenchParams,
 ) -> Result<(ModelStats, Vec<BenchResult>)> {
-    let model = Arc::new(Model::load(path, &LoadParams::default())?);
+    let load = LoadParams {
+        use_mmap: params.use_mmap,
+    };
+    let model = Arc::new(Model::load(path, &load)?);
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),

@@ -99,6 +99,10 @@ struct BenchArgs {
     /// Prompt length of the time-to-first-token test (0 skips it).
     #[arg(long = "ttft-prompt", default_value_t = 128)]
     ttft_prompt: usize,
+    /// Read the file into (anonymous, huge-page eligible) memory instead of mapping it; costs
+    /// the file size in RSS (llama-bench's `-mmp 0`).
+    #[arg(long)]
+    no_mmap: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -498,6 +502,7 @@ fn bench(a: BenchArgs) -> CliResult {
         repetitions: a.repetitions.max(1),
         n_batch: a.batch,
         ttft_prompt: a.ttft_prompt,
+        use_mmap: !a.no_mmap,
     };
     let mut all = Vec::new();
     let mut stats = Vec::new();

@@ -105,9 +105,11 @@ unsafe fn rows_f16<const R: usize, const SPREAD: bool>(p: *const u8, stride: usi
     _mm512_cvtph_ps(_mm256_permutexvar_epi16(idx, words))
 }
 
-/// Asks for the weight bytes `PREFETCH_AHEAD` ahead of `p` in each of the R rows, once per
-/// 64 bytes of row: the four row streams of a tile outrun the hardware prefetcher (decode
-/// reads every weight once, so its loads otherwise wait on memory).
+/// Asks for the weight bytes `PREFETCH_AHEAD` ahead of `p` in each of the R rows into L1, and
+/// `PREFETCH_AHEAD + PREFETCH_L2_MORE` ahead into L2, once per 64 bytes of row: decode reads
+/// every weight once, and the hardware prefetcher alone leaves the four row streams of a tile
+/// waiting on memory (measured on the 1B Q4_0 shape: tg +20-40% with the L1 hint, and again
+/// +15-25% with the L2 one). Prefetches past the end of a tensor are harmless (they never fault).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")]
 unsafe fn prefetch_rows<const R: usize>(p: *const u8, stride: usize, b: usize, block_bytes: usize) {
@@ -116,9 +118,13 @@ unsafe fn prefetch_rows<const R: usize>(p: *const u8, stride: usize, b: usize, b
         for r in 0..R {
             let q = p.wrapping_add(r * stride + at + PREFETCH_AHEAD);
             _mm_prefetch::<_MM_HINT_T0>(q as *const i8);
+            _mm_prefetch::<_MM_HINT_T1>(q.wrapping_add(PREFETCH_L2_MORE) as *const i8);
         }
     }
 }
+
+/// How much further the L2 prefetch of [`prefetch_rows`] reaches.
+const PREFETCH_L2_MORE: usize = 4096;
 
 /// How far ahead of the current block [`prefetch_rows`] reaches.
 const PREFETCH_AHEAD: usize = 512;
