@@ -300,7 +300,13 @@ and bench/tokens_per_s.png).
     extra = os.path.join(ROOT, "bench", "notes.md")
     if os.path.exists(extra):
         md += "\n" + open(extra).read()
-    with open(os.path.join(args.out, "BENCHMARKS.md"), "w") as f:
+    # Keep the perplexity table that tests/hf/perplexity_table.py writes into the same file.
+    out = os.path.join(args.out, "BENCHMARKS.md")
+    begin, end = "<!-- perplexity-table:begin -->", "<!-- perplexity-table:end -->"
+    old = open(out).read() if os.path.exists(out) else ""
+    if begin in old and end in old:
+        md = md.rstrip("\n") + "\n\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
+    with open(out, "w") as f:
         f.write(md)
 
 
