@@ -206,7 +206,7 @@ pub fn matmul_many_at(
     // Prepared rows are made when any matrix of the group reads them (all share `a_ty`, so
     // their layouts agree); the others read the quantized rows.
     let mut layout = scratch_layout(isa, first.ty, k, n)?;
-    for o in outs.iter() {
+    for o in &outs[1..] {
         let l = scratch_layout(isa, o.ty, k, n)?;
         if l.p_bytes > layout.p_bytes {
             layout = l;

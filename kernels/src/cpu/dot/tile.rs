@@ -130,7 +130,7 @@ pub(crate) mod wide;
 
 #[cfg(target_arch = "x86_64")]
 macro_rules! tiles {
-    ($features:literal, $vnni:expr) => {
+    ($features:literal) => {
         use super::super::x86::K4_SHUFFLE;
         use super::{TILE_COLS, TILE_ROWS};
         use std::arch::x86_64::*;
@@ -166,12 +166,8 @@ macro_rules! tiles {
         #[inline]
         #[target_feature(enable = $features)]
         unsafe fn dp(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
-            if $vnni {
-                vnni(acc, u, s)
-            } else {
-                let p = _mm256_madd_epi16(_mm256_set1_epi16(1), _mm256_maddubs_epi16(u, s));
-                _mm256_add_epi32(acc, p)
-            }
+            let p = _mm256_madd_epi16(_mm256_set1_epi16(1), _mm256_maddubs_epi16(u, s));
+            _mm256_add_epi32(acc, p)
         }
 
         /// Q4_1 × Q8_1: ggml's `acc += (d_x·d_y) · Σ₄ q·y` (f32 FMA per block) plus the scalar
@@ -262,8 +258,8 @@ macro_rules! tiles {
             }
         }
 
-        /// Q8_0 × Q8_0: `acc += (d_x·d_y) · Σ₄ x·y`. With VNNI the sums are formed as
-        /// `Σ₄ (x+128)·y − 128·Σ₄ y`; without, with ggml's sign trick (`|x| · sign(y, x)`).
+        /// Q8_0 × Q8_0: `acc += (d_x·d_y) · Σ₄ x·y`, the sums formed with ggml's sign trick
+        /// (`|x| · sign(y, x)`).
         #[target_feature(enable = $features)]
         unsafe fn q8_0_tile<const R: usize, const C: usize>(
             w: *const u8,
@@ -274,38 +270,23 @@ macro_rules! tiles {
             out: &mut [[f32; TILE_COLS]; TILE_ROWS],
         ) {
             let mut acc = [[_mm256_setzero_ps(); C]; R];
-            let bias = _mm256_set1_epi8(-128);
             for i in 0..nb {
                 let mut qy = [_mm256_setzero_si256(); C];
-                let mut neg = [_mm256_setzero_si256(); C];
                 let mut dy = [0f32; C];
                 for c in 0..C {
                     let yb = a.add(c * as_ + i * 34);
                     dy[c] = h(yb);
                     qy[c] = _mm256_loadu_si256(yb.add(2) as *const __m256i);
-                    if $vnni {
-                        neg[c] = _mm256_sub_epi32(
-                            _mm256_setzero_si256(),
-                            dp(_mm256_setzero_si256(), bias, qy[c]),
-                        );
-                    }
                 }
                 for r in 0..R {
                     let xb = w.add(r * ws + i * 34);
                     let dx = h(xb);
                     let qx = _mm256_loadu_si256(xb.add(2) as *const __m256i);
-                    let (ux, ax) = if $vnni {
-                        (_mm256_xor_si256(qx, bias), qx)
-                    } else {
-                        (qx, _mm256_sign_epi8(qx, qx))
-                    };
+                    let ax = _mm256_sign_epi8(qx, qx);
                     for c in 0..C {
                         let d = _mm256_set1_ps(dx * dy[c]);
-                        let sums = if $vnni {
-                            dp(neg[c], ux, qy[c])
-                        } else {
-                            dp(_mm256_setzero_si256(), ax, _mm256_sign_epi8(qy[c], ux))
-                        };
+                        let sy = _mm256_sign_epi8(qy[c], qx);
+                        let sums = dp(_mm256_setzero_si256(), ax, sy);
                         acc[r][c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sums), acc[r][c]);
                     }
                 }
@@ -425,14 +406,7 @@ macro_rules! tiles {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    tiles!("avx2,fma,f16c", false);
-
-    /// Never called at this level (`$vnni` is false). The AVX-512 level has its own tiles
-    /// (`wide`); the switch stays for a 256-bit VNNI level (AVX-VNNI CPUs without AVX-512).
-    #[inline(always)]
-    unsafe fn vnni(acc: __m256i, _u: __m256i, _s: __m256i) -> __m256i {
-        acc
-    }
+    tiles!("avx2,fma,f16c");
 }
 
 #[cfg(test)]

@@ -29,29 +29,17 @@ pub(crate) fn entry(w_ty: GgmlType) -> Option<DotFn> {
                 let mut out = [[0f32; TILE_COLS]; TILE_ROWS];
                 // SAFETY: reached only through `dot_fn` at the AVX-512 level, which the CPU
                 // has; rows = cols = 1 and the `nb` blocks read lie inside `w` and `a`.
-                unsafe { $tile::<1, 1, false>(w.as_ptr(), 0, a.as_ptr(), 0, nb, &mut out) };
+                unsafe { $tile::<1, 1>(w.as_ptr(), 0, a.as_ptr(), 0, nb, &mut out) };
                 out[0][0]
             }
         };
     }
     Some(match w_ty {
-        GgmlType::Q4_0 => one_row!(q4_0_tile, 18, 34),
-        GgmlType::Q4_1 => one_row!(q4_1_tile, 20, 36),
-        GgmlType::Q8_0 => one_row!(q8_0_tile, 34, 34),
-        GgmlType::Q4_K => |w: &[u8], a: &[u8]| {
-            let nb = (w.len() / 144).min(a.len() / 292);
-            let mut out = [[0f32; TILE_COLS]; TILE_ROWS];
-            // SAFETY: as for the other types above.
-            unsafe { q4_k_tile::<1, 1>(w.as_ptr(), 0, a.as_ptr(), 0, nb, &mut out) };
-            out[0][0]
-        },
-        GgmlType::Q6_K => |w: &[u8], a: &[u8]| {
-            let nb = (w.len() / 210).min(a.len() / 292);
-            let mut out = [[0f32; TILE_COLS]; TILE_ROWS];
-            // SAFETY: as for the other types above.
-            unsafe { q6_k_tile::<1, 1>(w.as_ptr(), 0, a.as_ptr(), 0, nb, &mut out) };
-            out[0][0]
-        },
+        GgmlType::Q4_0 => one_row!(q4_0_raw, 18, 34),
+        GgmlType::Q4_1 => one_row!(q4_1_raw, 20, 36),
+        GgmlType::Q8_0 => one_row!(q8_0_raw, 34, 34),
+        GgmlType::Q4_K => one_row!(q4_k_tile, 144, 292),
+        GgmlType::Q6_K => one_row!(q6_k_tile, 210, 292),
         _ => return None,
     })
 }
@@ -136,6 +124,40 @@ const PREFETCH_L2_MORE: usize = 4096;
 /// How far ahead of the current block [`prefetch_rows`] reaches.
 const PREFETCH_AHEAD: usize = 512;
 
+/// The 16 bytes at `p`, repeated in the four lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn bcast16(p: *const u8) -> __m512i {
+    _mm512_broadcast_i32x4(_mm_loadu_si128(p as *const __m128i))
+}
+
+/// A 64-byte `vpshufb` control table as a register.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn ctrl(t: &[u8; 64]) -> __m512i {
+    _mm512_loadu_si512(t.as_ptr() as *const __m512i)
+}
+
+/// Low and high nibbles of every byte of `v`, each as bytes in 0..16.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn nibbles(v: __m512i) -> (__m512i, __m512i) {
+    let m4 = _mm512_set1_epi8(0xF);
+    (
+        _mm512_and_si512(v, m4),
+        _mm512_and_si512(_mm512_srli_epi16::<4>(v), m4),
+    )
+}
+
+/// `acc + (row_scales · col_scale) · sums`: one block's (or sub-block sum's) contribution for
+/// the four rows.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn add_scaled(acc: __m512, row_scales: __m512, col_scale: f32, sums: __m512i) -> __m512 {
+    let d = _mm512_mul_ps(row_scales, _mm512_set1_ps(col_scale));
+    _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sums), acc)
+}
+
 /// Row `r`'s output: the sum of lane group `r` of `acc`, as `(l0 + l1) + (l2 + l3)`.
 #[inline]
 fn lane_sum(acc: &[f32; 16], r: usize) -> f32 {
@@ -167,20 +189,19 @@ struct Column {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 unsafe fn column<const P: bool, const Q8_1: bool>(a: *const u8, b: usize) -> Column {
-    let bcast = |p: *const u8| _mm512_broadcast_i32x4(_mm_loadu_si128(p as *const __m128i));
     if P {
         let o = a.add(b * PREP_BLOCK_BYTES);
         return Column {
-            y0: bcast(o),
-            y1: bcast(o.add(16)),
-            neg8: bcast(o.add(32)),
+            y0: bcast16(o),
+            y1: bcast16(o.add(16)),
+            neg8: bcast16(o.add(32)),
             d: std::ptr::read_unaligned(o.add(48) as *const f32),
             s: std::ptr::read_unaligned(o.add(52) as *const f32),
         };
     }
     let (bytes, qs) = if Q8_1 { (36, 4) } else { (34, 2) };
     let yb = a.add(b * bytes);
-    let (y0, y1) = (bcast(yb.add(qs)), bcast(yb.add(qs + 16)));
+    let (y0, y1) = (bcast16(yb.add(qs)), bcast16(yb.add(qs + 16)));
     let neg8 = if Q8_1 {
         _mm512_setzero_si512()
     } else {
@@ -255,22 +276,17 @@ pub(super) unsafe fn q4_0_tile<const R: usize, const C: usize, const P: bool>(
     nb: usize,
     out: &mut [[f32; TILE_COLS]; TILE_ROWS],
 ) {
-    let m4 = _mm512_set1_epi8(0xF);
     let mut acc = [_mm512_setzero_ps(); C];
     for b in 0..nb {
         let xb = w.add(b * 18);
         prefetch_rows::<R>(w, ws, b, 18);
         let wx = rows_16::<R>(xb.add(2), ws);
-        let (lo, hi) = (
-            _mm512_and_si512(wx, m4),
-            _mm512_and_si512(_mm512_srli_epi16::<4>(wx), m4),
-        );
+        let (lo, hi) = nibbles(wx);
         let dx = rows_f16::<R, true>(xb, ws);
         for c in 0..C {
             let y = column::<P, false>(a.add(c * as_), b);
             let sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(y.neg8, lo, y.y0), hi, y.y1);
-            let d = _mm512_mul_ps(dx, _mm512_set1_ps(y.d));
-            acc[c] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sums), acc[c]);
+            acc[c] = add_scaled(acc[c], dx, y.d, sums);
         }
     }
     finish::<R, C>(&acc, out);
@@ -287,24 +303,19 @@ pub(super) unsafe fn q4_1_tile<const R: usize, const C: usize, const P: bool>(
     nb: usize,
     out: &mut [[f32; TILE_COLS]; TILE_ROWS],
 ) {
-    let m4 = _mm512_set1_epi8(0xF);
     let mut acc = [_mm512_setzero_ps(); C];
     for b in 0..nb {
         let xb = w.add(b * 20);
         prefetch_rows::<R>(w, ws, b, 20);
         let wx = rows_16::<R>(xb.add(4), ws);
-        let (lo, hi) = (
-            _mm512_and_si512(wx, m4),
-            _mm512_and_si512(_mm512_srli_epi16::<4>(wx), m4),
-        );
+        let (lo, hi) = nibbles(wx);
         let dx = rows_f16::<R, true>(xb, ws);
         let mx = rows_f16::<R, false>(xb.add(2), ws);
         for c in 0..C {
             let y = column::<P, true>(a.add(c * as_), b);
             let zero = _mm512_setzero_si512();
             let sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo, y.y0), hi, y.y1);
-            let d = _mm512_mul_ps(dx, _mm512_set1_ps(y.d));
-            acc[c] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sums), acc[c]);
+            acc[c] = add_scaled(acc[c], dx, y.d, sums);
             acc[c] = _mm512_fmadd_ps(mx, _mm512_set1_ps(y.s), acc[c]);
         }
     }
@@ -334,8 +345,7 @@ pub(super) unsafe fn q8_0_tile<const R: usize, const C: usize, const P: bool>(
             let y = column::<P, false>(a.add(c * as_), b);
             let neg128 = _mm512_slli_epi32::<4>(y.neg8);
             let sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(neg128, ux0, y.y0), ux1, y.y1);
-            let d = _mm512_mul_ps(dx, _mm512_set1_ps(y.d));
-            acc[c] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sums), acc[c]);
+            acc[c] = add_scaled(acc[c], dx, y.d, sums);
         }
     }
     finish::<R, C>(&acc, out);
@@ -386,9 +396,6 @@ pub(super) unsafe fn q4_k_tile<const R: usize, const C: usize>(
     nb: usize,
     out: &mut [[f32; TILE_COLS]; TILE_ROWS],
 ) {
-    let m4 = _mm512_set1_epi8(0xF);
-    let bcast = |p: *const u8| _mm512_broadcast_i32x4(_mm_loadu_si128(p as *const __m128i));
-    let ctrl = |t: &[u8; 64]| _mm512_loadu_si512(t.as_ptr() as *const __m512i);
     let mut acc = [_mm512_setzero_ps(); C];
     for b in 0..nb {
         let xb = w.add(b * 144);
@@ -414,29 +421,26 @@ pub(super) unsafe fn q4_k_tile<const R: usize, const C: usize>(
                 _mm256_extracti128_si256::<1>(bsums),
             );
             let m = _mm512_madd_epi16(mins, _mm512_broadcast_i32x4(sub_sums));
-            let dm = _mm512_mul_ps(dmin, _mm512_set1_ps(-yd[c]));
-            acc[c] = _mm512_fmadd_ps(dm, _mm512_cvtepi32_ps(m), acc[c]);
+            acc[c] = add_scaled(acc[c], dmin, -yd[c], m);
         }
         for j in 0..4 {
             let q0 = rows_16::<R>(xb.add(16 + 32 * j), ws);
             let q1 = rows_16::<R>(xb.add(32 + 32 * j), ws);
-            let (l0, l1) = (_mm512_and_si512(q0, m4), _mm512_and_si512(q1, m4));
-            let h0 = _mm512_and_si512(_mm512_srli_epi16::<4>(q0), m4);
-            let h1 = _mm512_and_si512(_mm512_srli_epi16::<4>(q1), m4);
+            let ((l0, h0), (l1, h1)) = (nibbles(q0), nibbles(q1));
             let sc_l = _mm512_shuffle_epi8(sm, ctrl(&SCALE_CTRL[2 * j]));
             let sc_h = _mm512_shuffle_epi8(sm, ctrl(&SCALE_CTRL[2 * j + 1]));
             for c in 0..C {
                 let y = a.add(c * as_ + b * 292 + 4 + 64 * j);
                 let zero = _mm512_setzero_si512();
                 let pl = _mm512_dpbusd_epi32(
-                    _mm512_dpbusd_epi32(zero, l0, bcast(y)),
+                    _mm512_dpbusd_epi32(zero, l0, bcast16(y)),
                     l1,
-                    bcast(y.add(16)),
+                    bcast16(y.add(16)),
                 );
                 let ph = _mm512_dpbusd_epi32(
-                    _mm512_dpbusd_epi32(zero, h0, bcast(y.add(32))),
+                    _mm512_dpbusd_epi32(zero, h0, bcast16(y.add(32))),
                     h1,
-                    bcast(y.add(48)),
+                    bcast16(y.add(48)),
                 );
                 let scaled =
                     _mm512_add_epi32(_mm512_madd_epi16(pl, sc_l), _mm512_madd_epi16(ph, sc_h));
@@ -444,8 +448,7 @@ pub(super) unsafe fn q4_k_tile<const R: usize, const C: usize>(
             }
         }
         for c in 0..C {
-            let dd = _mm512_mul_ps(d, _mm512_set1_ps(yd[c]));
-            acc[c] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(sumi[c]), acc[c]);
+            acc[c] = add_scaled(acc[c], d, yd[c], sumi[c]);
         }
     }
     finish::<R, C>(&acc, out);
@@ -499,9 +502,7 @@ pub(super) unsafe fn q6_k_tile<const R: usize, const C: usize>(
     nb: usize,
     out: &mut [[f32; TILE_COLS]; TILE_ROWS],
 ) {
-    let bcast = |p: *const u8| _mm512_broadcast_i32x4(_mm_loadu_si128(p as *const __m128i));
-    let ctrl = |t: &[u8; 64]| _mm512_loadu_si512(t.as_ptr() as *const __m512i);
-    let (m4, m3) = (_mm512_set1_epi8(0xF), _mm512_set1_epi8(3));
+    let m3 = _mm512_set1_epi8(3);
     let (m0c, m30) = (_mm512_set1_epi8(0x0C), _mm512_set1_epi8(0x30));
     let mut acc = [_mm512_setzero_ps(); C];
     for b in 0..nb {
@@ -517,35 +518,23 @@ pub(super) unsafe fn q6_k_tile<const R: usize, const C: usize>(
             let yb = a.add(c * as_ + b * 292);
             yd[c] = std::ptr::read_unaligned(yb as *const f32);
             let corr = _mm512_add_epi32(
-                _mm512_madd_epi16(sc_lo, bcast(yb.add(260))),
-                _mm512_madd_epi16(sc_hi, bcast(yb.add(276))),
+                _mm512_madd_epi16(sc_lo, bcast16(yb.add(260))),
+                _mm512_madd_epi16(sc_hi, bcast16(yb.add(276))),
             );
             sumi[c] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32::<5>(corr));
         }
         for n in 0..2 {
             for k in 0..2 {
                 let ql = xb.add(64 * n + 16 * k);
-                let lo = rows_16::<R>(ql, ws);
-                let hi = rows_16::<R>(ql.add(32), ws);
+                let (a_lo, a_hi) = nibbles(rows_16::<R>(ql, ws));
+                let (b_lo, b_hi) = nibbles(rows_16::<R>(ql.add(32), ws));
                 let h = rows_16::<R>(xb.add(128 + 32 * n + 16 * k), ws);
                 // Values 16k.. of the four 32-value quarters of this half-block.
                 let q = [
-                    _mm512_or_si512(
-                        _mm512_and_si512(lo, m4),
-                        _mm512_slli_epi16::<4>(_mm512_and_si512(h, m3)),
-                    ),
-                    _mm512_or_si512(
-                        _mm512_and_si512(hi, m4),
-                        _mm512_slli_epi16::<2>(_mm512_and_si512(h, m0c)),
-                    ),
-                    _mm512_or_si512(
-                        _mm512_and_si512(_mm512_srli_epi16::<4>(lo), m4),
-                        _mm512_and_si512(h, m30),
-                    ),
-                    _mm512_or_si512(
-                        _mm512_and_si512(_mm512_srli_epi16::<4>(hi), m4),
-                        _mm512_and_si512(_mm512_srli_epi16::<2>(h), m30),
-                    ),
+                    _mm512_or_si512(a_lo, _mm512_slli_epi16::<4>(_mm512_and_si512(h, m3))),
+                    _mm512_or_si512(b_lo, _mm512_slli_epi16::<2>(_mm512_and_si512(h, m0c))),
+                    _mm512_or_si512(a_hi, _mm512_and_si512(h, m30)),
+                    _mm512_or_si512(b_hi, _mm512_and_si512(_mm512_srli_epi16::<2>(h), m30)),
                 ];
                 let sub = 8 * n + k;
                 let sc = [0, 2, 4, 6].map(|o| {
@@ -557,16 +546,18 @@ pub(super) unsafe fn q6_k_tile<const R: usize, const C: usize>(
                 for c in 0..C {
                     let y = a.add(c * as_ + b * 292 + 4 + 128 * n + 16 * k);
                     for g in 0..4 {
-                        let p =
-                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[g], bcast(y.add(32 * g)));
+                        let p = _mm512_dpbusd_epi32(
+                            _mm512_setzero_si512(),
+                            q[g],
+                            bcast16(y.add(32 * g)),
+                        );
                         sumi[c] = _mm512_add_epi32(sumi[c], _mm512_madd_epi16(p, sc[g]));
                     }
                 }
             }
         }
         for c in 0..C {
-            let dd = _mm512_mul_ps(d, _mm512_set1_ps(yd[c]));
-            acc[c] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(sumi[c]), acc[c]);
+            acc[c] = add_scaled(acc[c], d, yd[c], sumi[c]);
         }
     }
     finish::<R, C>(&acc, out);
