@@ -12,9 +12,11 @@ use crate::KernelError;
 use ember_quant::GgmlType;
 use std::marker::PhantomData;
 
-/// Bytes of activation scratch [`matmul`] needs for `n` rows of length `k` against `w_ty`.
+/// Bytes of activation scratch [`matmul`] (or [`matmul_at`] at any level) needs for `n` rows
+/// of length `k` against `w_ty`. Sized for the CPU's highest level, which may need prepared
+/// activation rows that a lower `EMBER_ISA` choice does not use.
 pub fn matmul_scratch_bytes(w_ty: GgmlType, k: usize, n: usize) -> Result<usize, KernelError> {
-    scratch_layout(Isa::current(), w_ty, k, n).map(|l| l.total)
+    scratch_layout(Isa::detected(), w_ty, k, n).map(|l| l.total)
 }
 
 /// Where the parts of the activation scratch go: `n` quantized rows, then (when
