@@ -48,6 +48,7 @@ fn decode_step_allocates_nothing() {
         n_batch: 32,
         n_threads: 2,
         logits_all: false,
+        ..Default::default()
     };
     let mut session = Session::new(model.clone(), &params).unwrap();
     let prompt = model

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ember::arch::ops::log_softmax_at;
-use ember::{LoadParams, Model, Session, SessionParams};
+use ember::{DeviceChoice, Error, LoadParams, Model, Session, SessionParams};
 use serde_json::Value;
 
 /// A greedy divergence is accepted where llama.cpp's top two candidates are within this many
@@ -139,8 +139,31 @@ impl Errors {
     }
 }
 
-/// Check every case of one golden file.
+/// Which part of a golden file a run covers.
+struct Scope<'a> {
+    device: DeviceChoice,
+    /// Cases by name; empty: all.
+    cases: &'a [&'a str],
+    /// Steps compared per case.
+    max_steps: usize,
+}
+
+/// Check every case of one golden file on the CPU engine.
 fn check_golden(name: &str) {
+    check_golden_on(
+        name,
+        Scope {
+            device: DeviceChoice::Cpu,
+            cases: &[],
+            max_steps: usize::MAX,
+        },
+    );
+}
+
+/// Check `scope` of one golden file. Off the CPU engine, a CPU session runs in lockstep and
+/// the device's greedy pick must also equal the CPU engine's, unless the CPU's own top two are a
+/// near tie (`TIE_GAP`).
+fn check_golden_on(name: &str, scope: Scope) {
     let Some((golden, model)) = load_golden(name) else {
         return;
     };
@@ -151,21 +174,55 @@ fn check_golden(name: &str) {
         n_batch: 512,
         n_threads: 2,
         logits_all: false,
+        device: scope.device,
     };
+    let cpu_params = SessionParams {
+        device: DeviceChoice::Cpu,
+        ..params.clone()
+    };
+    let lockstep = scope.device != DeviceChoice::Cpu;
     let dump_dir = std::env::var_os("EMBER_GOLDEN_DUMP");
     let mut failures = Vec::new();
     let mut errors = Errors::default();
-    for case in golden["cases"].as_array().unwrap() {
+    let cases = golden["cases"].as_array().unwrap().iter().filter(|c| {
+        scope.cases.is_empty() || scope.cases.contains(&c["name"].as_str().unwrap())
+    });
+    for case in cases {
         let case_name = case["name"].as_str().unwrap();
         let prompt = ids(&case["prompt_tokens"]);
         let reference = ids(&case["generated_tokens"]);
+        let reference = &reference[..reference.len().min(scope.max_steps)];
         let top = case["top_logprobs"].as_array().unwrap();
-        let mut session = Session::new(model.clone(), &params).unwrap();
+        let mut session = match Session::new(model.clone(), &params) {
+            Err(Error::NoDevice(why)) => {
+                let msg = format!("no {} device: {why}", scope.device);
+                assert!(std::env::var_os("CI").is_none(), "{msg}");
+                eprintln!("SKIP: {msg}");
+                return;
+            }
+            other => other.unwrap(),
+        };
+        eprintln!("{name}/{case_name} on {}", session.device());
         session.eval(&prompt).unwrap();
+        let mut cpu = lockstep.then(|| Session::new(model.clone(), &cpu_params).unwrap());
+        if let Some(cpu) = &mut cpu {
+            cpu.eval(&prompt).unwrap();
+        }
         let mut diverged = None;
         let mut dump = Vec::new();
         for (step, &ref_id) in reference.iter().enumerate() {
             let logits = session.logits();
+            if let (Some(cpu), None) = (&cpu, diverged) {
+                let (ours, theirs) = (greedy(logits, &eog), greedy(cpu.logits(), &eog));
+                let gap = top_two_gap(cpu.logits(), &eog);
+                if ours != theirs && gap > TIE_GAP as f32 {
+                    failures.push(format!(
+                        "{case_name} step {step}: {} picked {ours}, the CPU engine {theirs} (CPU gap {gap:.3})",
+                        scope.device
+                    ));
+                    break;
+                }
+            }
             let cands: Vec<(u32, f64)> = top[step]
                 .as_array()
                 .unwrap()
@@ -213,6 +270,9 @@ fn check_golden(name: &str) {
             }
             if step + 1 < reference.len() {
                 session.eval(&[ref_id]).unwrap();
+                if let Some(cpu) = &mut cpu {
+                    cpu.eval(&[ref_id]).unwrap();
+                }
             }
         }
         if let Some(dir) = &dump_dir {
@@ -233,6 +293,33 @@ fn check_golden(name: &str) {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The highest-scoring token that is not end-of-generation.
+fn greedy(logits: &[f32], eog: &[u32]) -> u32 {
+    let mut best = (0, f32::NEG_INFINITY);
+    for (i, &l) in logits.iter().enumerate() {
+        if l > best.1 && !eog.contains(&(i as u32)) {
+            best = (i as u32, l);
+        }
+    }
+    best.0
+}
+
+/// Logit gap between the best and second-best non-EOG tokens (= their log-probability gap).
+fn top_two_gap(logits: &[f32], eog: &[u32]) -> f32 {
+    let (mut a, mut b) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+    for (i, &l) in logits.iter().enumerate() {
+        if eog.contains(&(i as u32)) {
+            continue;
+        }
+        if l > a {
+            (a, b) = (l, a);
+        } else if l > b {
+            b = l;
+        }
+    }
+    a - b
 }
 
 /// ember's tokenizer must produce llama.cpp's prompt ids (BOS and special tokens included).
@@ -316,4 +403,45 @@ fn llama1b_shape_mixed_quant_greedy_matches_llama_cpp() {
 #[test]
 fn llama1b_shape_prompt_tokens_match_llama_cpp() {
     check_tokenization("llama1b-shape-mixed.json");
+}
+
+// ---- The GPU backend (issue 4) ----------------------------------------------------------------
+// On wgpu (in CI: Mesa's lavapipe, a software Vulkan driver, so slow: fewer steps and, for the
+// 1B-shape model, the short prompts only) and on burn-ndarray, the same golden rules apply, and
+// each step's greedy pick must also equal the CPU engine's.
+
+#[test]
+fn smollm2_gpu_greedy_matches_cpu_and_llama_cpp() {
+    check_golden_on(
+        "smollm2-135m-q4_1.json",
+        Scope {
+            device: DeviceChoice::Gpu,
+            cases: &[],
+            max_steps: 16,
+        },
+    );
+}
+
+#[test]
+fn llama1b_shape_gpu_greedy_matches_cpu_and_llama_cpp() {
+    check_golden_on(
+        "llama1b-shape-mixed.json",
+        Scope {
+            device: DeviceChoice::Gpu,
+            cases: &["short", "french"],
+            max_steps: 8,
+        },
+    );
+}
+
+#[test]
+fn smollm2_burn_ndarray_greedy_matches_cpu_and_llama_cpp() {
+    check_golden_on(
+        "smollm2-135m-q4_1.json",
+        Scope {
+            device: DeviceChoice::BurnCpu,
+            cases: &[],
+            max_steps: 8,
+        },
+    );
 }

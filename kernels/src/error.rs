@@ -21,7 +21,7 @@ impl std::fmt::Display for KernelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             KernelError::UnsupportedType { ty, role } => {
-                write!(f, "no CPU kernel for {ty} as {role}")
+                write!(f, "no kernel for {ty} as {role}")
             }
             KernelError::RowLength { ty, k } => {
                 write!(

@@ -1,4 +1,5 @@
-//! ember-kernels: compute on quantized blocks (CPU; GPU kernels come later).
+//! ember-kernels: compute on quantized blocks: SIMD CPU kernels, and with the `gpu` feature the
+//! CubeCL kernels of the GPU backend ([`gpu`]).
 //!
 //! # Usage (the runtime's forward pass)
 //! ```
@@ -40,6 +41,8 @@
 
 pub mod cpu;
 mod error;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 
 pub use cpu::attn::{attn_scores_f16, attn_weighted_sum_f16};
 pub use cpu::dot::{vec_dot, vec_dot_at};

@@ -24,6 +24,8 @@ pub struct BenchParams {
     pub ttft_prompt: usize,
     /// Map the file (the default) or read it into memory.
     pub use_mmap: bool,
+    /// The engine to measure.
+    pub device: crate::DeviceChoice,
 }
 
 /// One row of the results table.
@@ -33,7 +35,12 @@ pub struct BenchResult {
     pub file_bytes: u64,
     pub n_params: u64,
     pub threads: usize,
-    /// `pp512`, `tg128` or `ttft128` (the last in milliseconds, not tokens/s).
+    /// What ran it (`Session::device`).
+    pub device: String,
+    /// `pp512`, `tg128`, `ttft128` or `ttft128-cold` (the last two in milliseconds, not
+    /// tokens/s). The cold one is the process's first request: session creation (on a GPU, the
+    /// weight upload) plus the first prompt, whose kernels are compiled then (or read from the
+    /// persistent cache); the warm one repeats the prompt on a ready session.
     pub test: String,
     pub mean: f64,
     pub stddev: f64,
@@ -92,27 +99,42 @@ pub fn bench_model(
         .max(params.ttft_prompt + 1)
         .max(16);
     let mut results = Vec::new();
-    let row = |test: String, threads: usize, samples: Vec<f64>| {
+    let row = |test: String, threads: usize, device: &str, samples: Vec<f64>| {
         let (mean, stddev) = mean_sd(&samples);
         BenchResult {
             model: name.clone(),
             file_bytes: model.file_size(),
             n_params: model.n_params(),
             threads,
+            device: device.to_string(),
             test,
             mean,
             stddev,
             samples,
         }
     };
-    for &threads in &params.threads {
+    for (i, &threads) in params.threads.iter().enumerate() {
         let sp = SessionParams {
             n_ctx,
             n_batch: params.n_batch,
             n_threads: threads,
             logits_all: false,
+            device: params.device,
         };
+        let cold = Instant::now();
         let mut session = Session::new(model.clone(), &sp)?;
+        let device = session.device().to_string();
+        if i == 0 && params.ttft_prompt > 0 {
+            let tokens = random_tokens(params.ttft_prompt, n_vocab, 3);
+            std::hint::black_box(session.eval(&tokens)?);
+            let ms = cold.elapsed().as_secs_f64() * 1e3;
+            results.push(row(
+                format!("ttft{}-cold", params.ttft_prompt),
+                threads,
+                &device,
+                vec![ms],
+            ));
+        }
         if params.n_prompt > 0 {
             let tokens = random_tokens(params.n_prompt, n_vocab, 1);
             let mut samples = Vec::new();
@@ -124,7 +146,7 @@ pub fn bench_model(
                     samples.push(params.n_prompt as f64 / t.elapsed().as_secs_f64());
                 }
             }
-            results.push(row(format!("pp{}", params.n_prompt), threads, samples));
+            results.push(row(format!("pp{}", params.n_prompt), threads, &device, samples));
         }
         if params.n_gen > 0 {
             let tokens = random_tokens(params.n_gen, n_vocab, 2);
@@ -139,7 +161,7 @@ pub fn bench_model(
                     samples.push(params.n_gen as f64 / t.elapsed().as_secs_f64());
                 }
             }
-            results.push(row(format!("tg{}", params.n_gen), threads, samples));
+            results.push(row(format!("tg{}", params.n_gen), threads, &device, samples));
         }
         if params.ttft_prompt > 0 {
             let tokens = random_tokens(params.ttft_prompt, n_vocab, 3);
@@ -154,7 +176,12 @@ pub fn bench_model(
                     samples.push(t.elapsed().as_secs_f64() * 1e3);
                 }
             }
-            results.push(row(format!("ttft{}", params.ttft_prompt), threads, samples));
+            results.push(row(
+                format!("ttft{}", params.ttft_prompt),
+                threads,
+                &device,
+                samples,
+            ));
         }
     }
     let stats = ModelStats {

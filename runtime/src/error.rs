@@ -52,6 +52,13 @@ pub enum Error {
     Kernel(String),
     #[error("aborted")]
     Aborted,
+    /// `--device gpu` (or `burn-cpu`) could not be opened: no adapter, or a build without the
+    /// `gpu` feature.
+    #[error("no GPU device: {0}")]
+    NoDevice(String),
+    /// The GPU backend failed while running (device lost, out of device memory...).
+    #[error("GPU: {0}")]
+    Gpu(String),
 }
 
 /// `Result` with [`Error`].

@@ -10,8 +10,11 @@
 pub mod arch;
 pub mod bench;
 pub mod chat;
+pub mod device;
 mod error;
 pub mod generate;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod hf;
 pub mod model;
 pub mod perplexity;
@@ -22,6 +25,7 @@ pub mod session;
 mod shared_mut;
 pub mod tokenizer;
 
+pub use device::DeviceChoice;
 pub use error::{Error, Result};
 pub use generate::{GenerateParams, Generation, StopReason};
 pub use model::{LoadParams, Model};

@@ -69,6 +69,9 @@ pub struct Model {
     chat_template: Option<String>,
     name: Option<String>,
     load_time: Duration,
+    /// Weights uploaded to GPU (or burn-ndarray) devices, once per device, on first use.
+    #[cfg(feature = "gpu")]
+    device_weights: std::sync::Mutex<Vec<std::sync::Arc<crate::gpu::graph::DeviceWeights>>>,
 }
 
 impl Model {
@@ -128,7 +131,33 @@ impl Model {
             chat_template: loaded.chat_template,
             name: loaded.name,
             load_time: start.elapsed(),
+            #[cfg(feature = "gpu")]
+            device_weights: Default::default(),
         })
+    }
+
+    /// The weights on `device`, uploading them the first time a session asks.
+    #[cfg(feature = "gpu")]
+    pub(crate) fn device_weights(
+        &self,
+        device: &burn::tensor::Device,
+        kernel: ember_kernels::gpu::MatmulKernel,
+    ) -> Result<std::sync::Arc<crate::gpu::graph::DeviceWeights>> {
+        let mut uploaded = self
+            .device_weights
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(w) = uploaded.iter().find(|w| &w.device == device) {
+            return Ok(w.clone());
+        }
+        let w = std::sync::Arc::new(crate::gpu::graph::DeviceWeights::upload(
+            &self.arch,
+            self.weight_data(),
+            device,
+            kernel,
+        )?);
+        uploaded.push(w.clone());
+        Ok(w)
     }
 
     /// The (first) model file's bytes (the memory map).

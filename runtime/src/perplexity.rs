@@ -20,6 +20,8 @@ pub struct PerplexityParams {
     pub n_threads: usize,
     /// Stop after this many chunks (llama-perplexity `--chunks`); `None`: all.
     pub max_chunks: Option<usize>,
+    /// The engine to evaluate with.
+    pub device: crate::DeviceChoice,
 }
 
 impl Default for PerplexityParams {
@@ -28,6 +30,7 @@ impl Default for PerplexityParams {
             n_ctx: 512,
             n_threads: 0,
             max_chunks: None,
+            device: crate::DeviceChoice::Cpu,
         }
     }
 }
@@ -90,6 +93,7 @@ pub fn perplexity(
             n_batch: n_ctx,
             n_threads: params.n_threads,
             logits_all: true,
+            device: params.device,
         },
     )?;
     let first = n_ctx / 2;

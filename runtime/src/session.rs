@@ -5,6 +5,7 @@ use std::sync::Arc;
 use ember_kernels::ThreadPool;
 
 use crate::arch::llama::State;
+use crate::device::DeviceChoice;
 use crate::{Error, Model, Result};
 
 /// How to size a session.
@@ -18,6 +19,8 @@ pub struct SessionParams {
     pub n_threads: usize,
     /// Keep the logits of every token of a batch (perplexity), not just the last.
     pub logits_all: bool,
+    /// Which engine runs the forward pass.
+    pub device: DeviceChoice,
 }
 
 impl Default for SessionParams {
@@ -27,15 +30,31 @@ impl Default for SessionParams {
             n_batch: 256,
             n_threads: 0,
             logits_all: false,
+            device: DeviceChoice::Cpu,
         }
     }
+}
+
+/// The engine a session runs on, and its buffers.
+enum Engine {
+    /// ember's CPU kernels: planned host buffers, a worker pool.
+    Cpu { pool: ThreadPool, state: State },
+    /// The burn graph on a wgpu or burn-ndarray device.
+    #[cfg(feature = "gpu")]
+    Graph {
+        weights: Arc<crate::gpu::graph::DeviceWeights>,
+        state: Box<crate::gpu::graph::GraphState>,
+    },
 }
 
 /// The state of one conversation. Not shared between threads; create one per conversation.
 pub struct Session {
     model: Arc<Model>,
-    pool: ThreadPool,
-    state: State,
+    engine: Engine,
+    /// What runs the forward pass, in words (`cpu (2 threads)`, the GPU adapter's name...).
+    device: String,
+    /// Why `auto` did not pick a GPU, when it did not.
+    device_note: Option<String>,
     /// Tokens whose keys and values are in the cache, in order.
     tokens: Vec<u32>,
     /// Row of `state.logits` holding the most recent token's logits.
@@ -62,14 +81,31 @@ impl Session {
             n => n,
         };
         let n_batch = params.n_batch.min(n_ctx);
-        let state = State::new(model.arch(), n_ctx, n_batch, n_threads, params.logits_all)?;
+        let (engine, device, device_note) =
+            open_engine(&model, params, n_ctx, n_batch, n_threads)?;
         Ok(Session {
-            pool: ThreadPool::new(n_threads),
-            state,
+            engine,
+            device,
+            device_note,
             tokens: Vec::with_capacity(n_ctx),
             last_row: 0,
             model,
         })
+    }
+
+    /// What runs this session's forward pass, in words.
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    /// For `DeviceChoice::Auto`: why the session fell back to the CPU, if it did.
+    pub fn device_note(&self) -> Option<&str> {
+        self.device_note.as_deref()
+    }
+
+    /// Whether the forward pass runs on the burn graph (GPU or burn-ndarray), not the CPU kernels.
+    pub fn on_graph(&self) -> bool {
+        !matches!(self.engine, Engine::Cpu { .. })
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -78,7 +114,11 @@ impl Session {
 
     /// Context length.
     pub fn n_ctx(&self) -> usize {
-        self.state.n_ctx
+        match &self.engine {
+            Engine::Cpu { state, .. } => state.n_ctx,
+            #[cfg(feature = "gpu")]
+            Engine::Graph { state, .. } => state.n_ctx,
+        }
     }
 
     /// Number of tokens in the cache.
@@ -93,16 +133,37 @@ impl Session {
 
     /// Most tokens per forward pass.
     pub fn n_batch(&self) -> usize {
-        self.state.n_batch
+        match &self.engine {
+            Engine::Cpu { state, .. } => state.n_batch,
+            #[cfg(feature = "gpu")]
+            Engine::Graph { state, .. } => state.n_batch,
+        }
     }
 
+    /// CPU worker threads (1 on the graph engines, whose host side is one thread).
     pub fn n_threads(&self) -> usize {
-        self.pool.n_threads()
+        match &self.engine {
+            Engine::Cpu { pool, .. } => pool.n_threads(),
+            #[cfg(feature = "gpu")]
+            Engine::Graph { .. } => 1,
+        }
     }
 
-    /// Bytes of KV cache and compute buffers.
+    /// Bytes of KV cache and compute buffers (on the device, for the graph engines).
     pub fn state_bytes(&self) -> usize {
-        self.state.bytes()
+        match &self.engine {
+            Engine::Cpu { state, .. } => state.bytes(),
+            #[cfg(feature = "gpu")]
+            Engine::Graph { state, .. } => state.bytes(self.model.arch()),
+        }
+    }
+
+    fn logits_rows(&self) -> (&[f32], bool) {
+        match &self.engine {
+            Engine::Cpu { state, .. } => (&state.logits, state.logits_all),
+            #[cfg(feature = "gpu")]
+            Engine::Graph { state, .. } => (&state.logits, state.logits_all),
+        }
     }
 
     /// Forget everything in the KV cache.
@@ -132,41 +193,36 @@ impl Session {
             return Err(Error::InvalidArgument("nothing to evaluate".into()));
         }
         let needed = self.tokens.len() + tokens.len();
-        if needed > self.state.n_ctx {
+        if needed > self.n_ctx() {
             return Err(Error::ContextFull {
-                n_ctx: self.state.n_ctx,
+                n_ctx: self.n_ctx(),
                 needed,
             });
         }
         let n_vocab = self.model.arch().config.n_vocab;
         let mut done = 0;
-        for batch in tokens.chunks(self.state.n_batch) {
+        for batch in tokens.chunks(self.n_batch()) {
             let pos = self.tokens.len();
-            self.model.arch().forward(
-                self.model.weight_data(),
-                &self.pool,
-                &mut self.state,
-                batch,
-                pos,
-            )?;
+            let arch = self.model.arch();
+            match &mut self.engine {
+                Engine::Cpu { pool, state } => {
+                    arch.forward(self.model.weight_data(), pool, state, batch, pos)?
+                }
+                #[cfg(feature = "gpu")]
+                Engine::Graph { weights, state } => {
+                    arch.forward_graph(self.model.weight_data(), weights, state, batch, pos)?
+                }
+            }
             self.tokens.extend_from_slice(batch);
-            self.last_row = if self.state.logits_all {
-                batch.len() - 1
-            } else {
-                0
-            };
-            if self.state.logits_all {
-                for (i, row) in self
-                    .state
-                    .logits
-                    .chunks_exact(n_vocab)
-                    .take(batch.len())
-                    .enumerate()
-                {
+            let logits_all = self.logits_rows().1;
+            self.last_row = if logits_all { batch.len() - 1 } else { 0 };
+            let logits = self.logits_rows().0;
+            if logits_all {
+                for (i, row) in logits.chunks_exact(n_vocab).take(batch.len()).enumerate() {
                     on_logits(done + i, row);
                 }
             } else if done + batch.len() == tokens.len() {
-                on_logits(tokens.len() - 1, &self.state.logits[..n_vocab]);
+                on_logits(tokens.len() - 1, &logits[..n_vocab]);
             }
             done += batch.len();
         }
@@ -176,6 +232,81 @@ impl Session {
     /// The logits left by the last `eval` (last token).
     pub fn logits(&self) -> &[f32] {
         let n_vocab = self.model.arch().config.n_vocab;
-        &self.state.logits[self.last_row * n_vocab..(self.last_row + 1) * n_vocab]
+        let (logits, _) = self.logits_rows();
+        &logits[self.last_row * n_vocab..(self.last_row + 1) * n_vocab]
+    }
+}
+
+type Opened = (Engine, String, Option<String>);
+
+/// Build the engine `params.device` asks for: the engine, its description, and for `auto` the
+/// reason it fell back to the CPU.
+fn open_engine(
+    model: &Arc<Model>,
+    params: &SessionParams,
+    n_ctx: usize,
+    n_batch: usize,
+    n_threads: usize,
+) -> Result<Opened> {
+    // `auto` is the one choice the environment may settle (`EMBER_DEVICE=cpu`, say, to keep an
+    // app off a misbehaving driver without rebuilding it).
+    let choice = match (params.device, std::env::var("EMBER_DEVICE")) {
+        (DeviceChoice::Auto, Ok(v)) if !v.is_empty() => v
+            .parse::<DeviceChoice>()
+            .map_err(|e| Error::InvalidArgument(format!("EMBER_DEVICE: {e}")))?,
+        (d, _) => d,
+    };
+    let cpu = |note: Option<String>| -> Result<Opened> {
+        let state = State::new(model.arch(), n_ctx, n_batch, n_threads, params.logits_all)?;
+        let engine = Engine::Cpu {
+            pool: ThreadPool::new(n_threads),
+            state,
+        };
+        Ok((engine, format!("cpu ({n_threads} threads)"), note))
+    };
+    #[cfg(feature = "gpu")]
+    {
+        use crate::gpu;
+        let graph = |device: &burn::tensor::Device, name: String, hardware: bool| -> Result<Opened> {
+            let weights = model.device_weights(device, gpu::matmul_kernel(hardware)?)?;
+            let state = gpu::graph::GraphState::new(
+                model.arch(),
+                &weights,
+                n_ctx,
+                n_batch,
+                params.logits_all,
+            );
+            let engine = Engine::Graph {
+                weights,
+                state: Box::new(state),
+            };
+            Ok((engine, name, None))
+        };
+        match choice {
+            DeviceChoice::Cpu => cpu(None),
+            DeviceChoice::BurnCpu => graph(&gpu::burn_cpu(), "burn-ndarray (CPU reference)".into(), false),
+            DeviceChoice::Gpu => {
+                let (device, info) = gpu::open_gpu()?;
+                graph(&device, format!("gpu: {}", info.describe()), info.is_hardware())
+            }
+            DeviceChoice::Auto => match gpu::open_gpu() {
+                Ok((device, info)) if info.is_hardware() => {
+                    graph(&device, format!("gpu: {}", info.describe()), true)
+                }
+                Ok((_, info)) => cpu(Some(format!(
+                    "the only GPU adapter is a software one ({}): using the CPU",
+                    info.describe()
+                ))),
+                Err(err) => cpu(Some(format!("{err}: using the CPU"))),
+            },
+        }
+    }
+    #[cfg(not(feature = "gpu"))]
+    match choice {
+        DeviceChoice::Cpu => cpu(None),
+        DeviceChoice::Auto => cpu(Some("built without the `gpu` feature: using the CPU".into())),
+        DeviceChoice::Gpu | DeviceChoice::BurnCpu => Err(Error::NoDevice(
+            "ember was built without the `gpu` feature".into(),
+        )),
     }
 }

@@ -413,16 +413,12 @@ pub extern "system" fn Java_dev_ember_EmberSession_nativeNew<'l>(
         // SAFETY: the Java class passes a live handle.
         let m = unsafe { model_ref(model) }?;
         // Same device numbers as the C API: 0 auto, 1 CPU, 2 GPU.
-        match device {
-            0 | 1 => {}
-            2 => {
-                return Err(Fail::Ember(
-                    EMBER_ERR_UNSUPPORTED,
-                    "Device.GPU: this version of ember runs on the CPU only".into(),
-                ))
-            }
+        let device = match device {
+            0 => ember_rt::DeviceChoice::Auto,
+            1 => ember_rt::DeviceChoice::Cpu,
+            2 => ember_rt::DeviceChoice::Gpu,
             d => return Err(invalid(format!("unknown device {d}"))),
-        }
+        };
         let session = Session::new(
             m.model.clone(),
             &SessionParams {
@@ -430,6 +426,7 @@ pub extern "system" fn Java_dev_ember_EmberSession_nativeNew<'l>(
                 n_batch: non_negative(n_batch, "batchSize")?,
                 n_threads: non_negative(n_threads, "threads")?,
                 logits_all: false,
+                device,
             },
         )?;
         let handle = Box::new(JniSession {

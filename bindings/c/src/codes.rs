@@ -68,7 +68,8 @@ pub fn code_of(e: &ember_rt::Error) -> ember_status_t {
         E::InvalidToken { .. } => EMBER_ERR_INVALID_TOKEN,
         E::Template(_) => EMBER_ERR_TEMPLATE,
         E::InvalidArgument(_) => EMBER_ERR_INVALID_ARGUMENT,
-        E::Kernel(_) => EMBER_ERR_KERNEL,
+        E::Kernel(_) | E::Gpu(_) => EMBER_ERR_KERNEL,
+        E::NoDevice(_) => EMBER_ERR_UNSUPPORTED,
         E::Aborted => EMBER_ERR_ABORTED,
     }
 }

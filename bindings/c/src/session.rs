@@ -3,22 +3,24 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
-use ember_rt::{Session, SessionParams};
+use ember_rt::{DeviceChoice, Session, SessionParams};
 
 use crate::args::{arg, arg_mut, copy_out, slice_arg};
 use crate::model::{ember_model_t, ember_token_t};
 use crate::status::{
-    ember_status_t, guard, guard_value, Failure, EMBER_ERR_BUSY, EMBER_ERR_UNSUPPORTED,
+    ember_status_t, guard, guard_value, Failure, EMBER_ERR_BUSY,
 };
 
 /// Where a session computes. A plain integer (see `ember_status_t`).
 pub type ember_device_t = i32;
 
-/// Let ember choose (today: the CPU).
+/// A hardware GPU if wgpu finds one (Vulkan, Metal, DX12), else the CPU. The environment
+/// variable EMBER_DEVICE=cpu|gpu|auto overrides this choice (and only this one).
 pub const EMBER_DEVICE_AUTO: ember_device_t = 0;
 /// The CPU (SIMD kernels, `n_threads` worker threads).
 pub const EMBER_DEVICE_CPU: ember_device_t = 1;
-/// A GPU. Not available in this version: session creation fails with EMBER_ERR_UNSUPPORTED.
+/// The GPU backend (burn on wgpu); session creation fails with EMBER_ERR_UNSUPPORTED if no
+/// adapter is found.
 pub const EMBER_DEVICE_GPU: ember_device_t = 2;
 
 /// How to size a session. Get the defaults from `ember_session_default_params()`.
@@ -89,7 +91,7 @@ pub extern "C" fn ember_session_default_params() -> ember_session_params_t {
 /// defaults. On success `*out_session` receives a session to release with
 /// `ember_session_free`; on failure it is set to NULL. Errors: EMBER_ERR_NULL_POINTER,
 /// EMBER_ERR_INVALID_ARGUMENT (bad sizes or unknown device), EMBER_ERR_UNSUPPORTED
-/// (EMBER_DEVICE_GPU in this version).
+/// (EMBER_DEVICE_GPU with no GPU adapter, or a weight type the GPU kernels do not read).
 ///
 /// # Safety
 /// `model` is NULL or live; `params` is NULL or valid; `out_session` is NULL or writable.
@@ -108,16 +110,12 @@ pub unsafe extern "C" fn ember_session_new(
         let defaults = ember_session_default_params();
         // SAFETY: the caller's contract.
         let p = unsafe { params.as_ref() }.unwrap_or(&defaults);
-        match p.device {
-            EMBER_DEVICE_AUTO | EMBER_DEVICE_CPU => {}
-            EMBER_DEVICE_GPU => {
-                return Err(Failure::new(
-                    EMBER_ERR_UNSUPPORTED,
-                    "EMBER_DEVICE_GPU: this version of ember runs on the CPU only",
-                ))
-            }
+        let device = match p.device {
+            EMBER_DEVICE_AUTO => DeviceChoice::Auto,
+            EMBER_DEVICE_CPU => DeviceChoice::Cpu,
+            EMBER_DEVICE_GPU => DeviceChoice::Gpu,
             other => return Err(Failure::invalid(format!("unknown device {other}"))),
-        }
+        };
         let session = Session::new(
             model.model.clone(),
             &SessionParams {
@@ -125,6 +123,7 @@ pub unsafe extern "C" fn ember_session_new(
                 n_batch: p.n_batch as usize,
                 n_threads: p.n_threads as usize,
                 logits_all: false,
+                device,
             },
         )?;
         let n_ctx = u32::try_from(session.n_ctx()).unwrap_or(u32::MAX);

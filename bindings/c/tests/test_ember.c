@@ -65,6 +65,9 @@ static size_t read_ids_line(FILE *f, ember_token_t *ids) {
 
 static ember_session_t *new_session(uint32_t n_ctx) {
     ember_session_params_t p = ember_session_default_params();
+    /* The CPU explicitly: these tests run under valgrind, where probing for a GPU (Vulkan
+       loader, Mesa) would be slow and noisy. The GPU device is tested from Rust. */
+    p.device = EMBER_DEVICE_CPU;
     p.n_ctx = n_ctx;
     p.n_threads = 1;
     ember_session_t *s = NULL;
@@ -630,8 +633,6 @@ static void test_invalid_arguments_are_rejected(void) {
     p.n_batch = 0;
     CHECK_STATUS(ember_session_new(g_model, &p, &s), EMBER_ERR_INVALID_ARGUMENT);
     p = ember_session_default_params();
-    p.device = EMBER_DEVICE_GPU;
-    CHECK_STATUS(ember_session_new(g_model, &p, &s), EMBER_ERR_UNSUPPORTED);
     p.device = 99;
     CHECK_STATUS(ember_session_new(g_model, &p, &s), EMBER_ERR_INVALID_ARGUMENT);
     CHECK(s == NULL);

@@ -34,6 +34,8 @@ enum Command {
     Quantize(QuantizeArgs),
     /// Perplexity of a model on a text file (llama-perplexity's definition).
     Perplexity(PerplexityArgs),
+    /// The GPU adapter the `gpu` device would use, and optionally its memory bandwidth.
+    GpuInfo(GpuInfoArgs),
 }
 
 #[derive(Args)]
@@ -67,6 +69,20 @@ struct PerplexityArgs {
     /// Evaluate at most this many chunks.
     #[arg(long)]
     chunks: Option<usize>,
+    /// Engine: cpu (ember's kernels), gpu (burn on wgpu), auto (a hardware GPU if there is
+    /// one, else cpu) or burn-cpu (the GPU graph on burn-ndarray, a reference).
+    #[arg(long, default_value = "cpu")]
+    device: ember::DeviceChoice,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct GpuInfoArgs {
+    /// Also measure the adapter's memory read bandwidth (a CubeCL probe; takes seconds).
+    #[arg(long)]
+    bandwidth: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -103,6 +119,10 @@ struct BenchArgs {
     /// the file size in RSS (llama-bench's `-mmp 0`).
     #[arg(long)]
     no_mmap: bool,
+    /// Engine: cpu (ember's kernels), gpu (burn on wgpu), auto (a hardware GPU if there is
+    /// one, else cpu) or burn-cpu (the GPU graph on burn-ndarray, a reference).
+    #[arg(long, default_value = "cpu")]
+    device: ember::DeviceChoice,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -125,6 +145,10 @@ struct ModelArgs {
     /// Read the file into memory instead of mapping it.
     #[arg(long)]
     no_mmap: bool,
+    /// Engine: cpu (ember's kernels), gpu (burn on wgpu), auto (a hardware GPU if there is
+    /// one, else cpu) or burn-cpu (the GPU graph on burn-ndarray, a reference).
+    #[arg(long, default_value = "cpu")]
+    device: ember::DeviceChoice,
 }
 
 #[derive(Args)]
@@ -236,6 +260,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench(a),
         Command::Quantize(a) => quantize(a),
         Command::Perplexity(a) => perplexity(a),
+        Command::GpuInfo(a) => gpu_info(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -260,8 +285,14 @@ fn load(args: &ModelArgs) -> Result<(Arc<Model>, Session), ember::Error> {
         n_batch: args.batch,
         n_threads: args.threads,
         logits_all: false,
+        device: args.device,
     };
     let session = Session::new(model.clone(), &params)?;
+    if let Some(note) = session.device_note() {
+        eprintln!("ember: {note}");
+    } else if args.device != ember::DeviceChoice::Cpu {
+        eprintln!("ember: running on {}", session.device());
+    }
     Ok((model, session))
 }
 
@@ -503,6 +534,7 @@ fn bench(a: BenchArgs) -> CliResult {
         n_batch: a.batch,
         ttft_prompt: a.ttft_prompt,
         use_mmap: !a.no_mmap,
+        device: a.device,
     };
     let mut all = Vec::new();
     let mut stats = Vec::new();
@@ -592,6 +624,7 @@ fn perplexity(a: PerplexityArgs) -> CliResult {
         n_ctx: a.ctx,
         n_threads: a.threads,
         max_chunks: a.chunks,
+        device: a.device,
     };
     let report = ember::perplexity::perplexity(model, &text, &params, |i, n, ppl| {
         if !a.json {
@@ -610,4 +643,42 @@ fn perplexity(a: PerplexityArgs) -> CliResult {
         );
     }
     Ok(())
+}
+
+#[cfg(feature = "gpu")]
+fn gpu_info(a: GpuInfoArgs) -> CliResult {
+    let (device, info) = ember::gpu::open_gpu()?;
+    let bandwidth = a.bandwidth.then(|| ember::gpu::read_bandwidth(&device));
+    if a.json {
+        let mut out = serde_json::json!({
+            "adapter": info.describe(),
+            "name": info.name,
+            "kind": info.kind,
+            "api": info.api,
+            "hardware": info.is_hardware(),
+            "cache_dir": ember::gpu::cache::dir(),
+        });
+        match bandwidth {
+            Some(Ok(b)) => out["read_bytes_per_s"] = b.into(),
+            Some(Err(e)) => out["bandwidth_error"] = e.into(),
+            None => {}
+        }
+        println!("{out}");
+    } else {
+        println!("adapter: {}", info.describe());
+        if let Some(dir) = ember::gpu::cache::dir() {
+            println!("kernel and autotune cache: {}", dir.join("cubecl").display());
+        }
+        match bandwidth {
+            Some(Ok(b)) => println!("memory read bandwidth: {:.1} GB/s", b / 1e9),
+            Some(Err(e)) => println!("memory read bandwidth: not measured ({e})"),
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_info(_: GpuInfoArgs) -> CliResult {
+    Err(ember::Error::NoDevice("ember was built without the `gpu` feature".into()).into())
 }

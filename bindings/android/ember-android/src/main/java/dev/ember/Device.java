@@ -1,7 +1,7 @@
 package dev.ember;
 
-/** Where a session computes. Only the CPU exists in this version: GPU fails with
- *  {@link EmberException#UNSUPPORTED}. */
+/** Where a session computes. AUTO: the GPU (Vulkan) if the device has one, else the CPU. GPU
+ *  fails with {@link EmberException#UNSUPPORTED} when no adapter is found. */
 public enum Device {
     AUTO(0),
     CPU(1),
