@@ -274,13 +274,15 @@ typedef struct ember_session_params_t {
 // "No token": returned by the special-token queries when the model has none.
 #define EMBER_TOKEN_NONE UINT32_MAX
 
-// Let ember choose (today: the CPU).
+// A hardware GPU if wgpu finds one (Vulkan, Metal, DX12), else the CPU. The environment
+// variable EMBER_DEVICE=cpu|gpu|auto overrides this choice (and only this one).
 #define EMBER_DEVICE_AUTO 0
 
 // The CPU (SIMD kernels, `n_threads` worker threads).
 #define EMBER_DEVICE_CPU 1
 
-// A GPU. Not available in this version: session creation fails with EMBER_ERR_UNSUPPORTED.
+// The GPU backend (burn on wgpu); session creation fails with EMBER_ERR_UNSUPPORTED if no
+// adapter is found.
 #define EMBER_DEVICE_GPU 2
 
 #ifdef __cplusplus
@@ -515,7 +517,7 @@ struct ember_session_params_t ember_session_default_params(void);
 // defaults. On success `*out_session` receives a session to release with
 // `ember_session_free`; on failure it is set to NULL. Errors: EMBER_ERR_NULL_POINTER,
 // EMBER_ERR_INVALID_ARGUMENT (bad sizes or unknown device), EMBER_ERR_UNSUPPORTED
-// (EMBER_DEVICE_GPU in this version).
+// (EMBER_DEVICE_GPU with no GPU adapter, or a weight type the GPU kernels do not read).
 //
 // # Safety
 // `model` is NULL or live; `params` is NULL or valid; `out_session` is NULL or writable.

@@ -31,7 +31,10 @@ fn devices() -> Vec<(String, Device)> {
     match ember::gpu::open_gpu() {
         Ok((device, info)) => out.push((info.describe(), device)),
         Err(e) => {
-            assert!(std::env::var_os("CI").is_none(), "no wgpu adapter in CI: {e}");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "no wgpu adapter in CI: {e}"
+            );
             eprintln!("SKIP wgpu: {e}");
         }
     }
@@ -191,8 +194,15 @@ fn rope_matches_the_cpu_engine_in_both_styles() {
 
 #[test]
 fn attention_matches_f64_causal_gqa() {
-    // 4 query heads over 2 KV heads, 3 new tokens at positions 5..8 of a 16-slot cache.
-    let (n, n_head, n_kv, hd, n_ctx, pos) = (3, 4, 2, 32, 16, 5);
+    // 4 query heads over 2 KV heads, 3 new tokens at positions 5..8 of a 16-slot cache; and 64
+    // tokens after 4096 over 32 heads, whose scores (34 MB) exceed the kernel's 32 MiB scratch,
+    // so the batch is processed in two slices.
+    for shape in [(3, 4, 2, 32, 16, 5), (64, 32, 8, 8, 4160, 4096)] {
+        check_attention(shape);
+    }
+}
+
+fn check_attention((n, n_head, n_kv, hd, n_ctx, pos): (usize, usize, usize, usize, usize, usize)) {
     for (name, device) in devices() {
         let mut rng = Rng(11);
         let q: Vec<f32> = (0..n * n_head * hd).map(|_| rng.f32()).collect();
@@ -230,10 +240,15 @@ fn attention_matches_f64_causal_gqa() {
                 let sum: f64 = scores.iter().map(|s| (s - max).exp()).sum();
                 for d in 0..hd {
                     let want: f64 = (0..len)
-                        .map(|j| (scores[j] - max).exp() / sum * vc[(kv * n_ctx + j) * hd + d] as f64)
+                        .map(|j| {
+                            (scores[j] - max).exp() / sum * vc[(kv * n_ctx + j) * hd + d] as f64
+                        })
                         .sum();
                     let g = got[(t * n_head + h) * hd + d] as f64;
-                    assert!((g - want).abs() < 1e-5, "{name} t{t} h{h} d{d}: {g} vs {want}");
+                    assert!(
+                        (g - want).abs() < 1e-5,
+                        "{name} t{t} h{h} d{d}: {g} vs {want}"
+                    );
                 }
             }
         }
@@ -285,10 +300,16 @@ fn profile_ops_on_wgpu() {
     }
     let (n_head, n_kv, hd, n_ctx) = (9, 3, 64, 512);
     for (n, pos) in [(1, 300), (64, 0)] {
-        let q = upload((0..n * n_head * hd).map(|_| rng.f32()).collect(), [n, n_head * hd], &device);
+        let q = upload(
+            (0..n * n_head * hd).map(|_| rng.f32()).collect(),
+            [n, n_head * hd],
+            &device,
+        );
         let cache: Tensor<3> = Tensor::from_data(
             TensorData::new(
-                (0..n_kv * n_ctx * hd).map(|_| rng.f32()).collect::<Vec<f32>>(),
+                (0..n_kv * n_ctx * hd)
+                    .map(|_| rng.f32())
+                    .collect::<Vec<f32>>(),
                 [n_kv, n_ctx, hd],
             ),
             (&device, DType::F32),
@@ -307,6 +328,9 @@ fn profile_ops_on_wgpu() {
         for _ in 0..5 {
             run();
         }
-        eprintln!("attention n={n} pos={pos}: {:.2} ms", t.elapsed().as_secs_f64() * 200.0);
+        eprintln!(
+            "attention n={n} pos={pos}: {:.2} ms",
+            t.elapsed().as_secs_f64() * 200.0
+        );
     }
 }

@@ -146,7 +146,12 @@ pub fn bench_model(
                     samples.push(params.n_prompt as f64 / t.elapsed().as_secs_f64());
                 }
             }
-            results.push(row(format!("pp{}", params.n_prompt), threads, &device, samples));
+            results.push(row(
+                format!("pp{}", params.n_prompt),
+                threads,
+                &device,
+                samples,
+            ));
         }
         if params.n_gen > 0 {
             let tokens = random_tokens(params.n_gen, n_vocab, 2);
@@ -161,7 +166,12 @@ pub fn bench_model(
                     samples.push(params.n_gen as f64 / t.elapsed().as_secs_f64());
                 }
             }
-            results.push(row(format!("tg{}", params.n_gen), threads, &device, samples));
+            results.push(row(
+                format!("tg{}", params.n_gen),
+                threads,
+                &device,
+                samples,
+            ));
         }
         if params.ttft_prompt > 0 {
             let tokens = random_tokens(params.ttft_prompt, n_vocab, 3);

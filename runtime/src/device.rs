@@ -43,7 +43,11 @@ impl FromStr for DeviceChoice {
             "gpu" => DeviceChoice::Gpu,
             "auto" => DeviceChoice::Auto,
             "burn-cpu" => DeviceChoice::BurnCpu,
-            other => return Err(format!("unknown device `{other}` (cpu, gpu, auto, burn-cpu)")),
+            other => {
+                return Err(format!(
+                    "unknown device `{other}` (cpu, gpu, auto, burn-cpu)"
+                ))
+            }
         })
     }
 }

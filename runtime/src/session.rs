@@ -81,8 +81,7 @@ impl Session {
             n => n,
         };
         let n_batch = params.n_batch.min(n_ctx);
-        let (engine, device, device_note) =
-            open_engine(&model, params, n_ctx, n_batch, n_threads)?;
+        let (engine, device, device_note) = open_engine(&model, params, n_ctx, n_batch, n_threads)?;
         Ok(Session {
             engine,
             device,
@@ -267,27 +266,36 @@ fn open_engine(
     #[cfg(feature = "gpu")]
     {
         use crate::gpu;
-        let graph = |device: &burn::tensor::Device, name: String, hardware: bool| -> Result<Opened> {
-            let weights = model.device_weights(device, gpu::matmul_kernel(hardware)?)?;
-            let state = gpu::graph::GraphState::new(
-                model.arch(),
-                &weights,
-                n_ctx,
-                n_batch,
-                params.logits_all,
-            );
-            let engine = Engine::Graph {
-                weights,
-                state: Box::new(state),
+        let graph =
+            |device: &burn::tensor::Device, name: String, hardware: bool| -> Result<Opened> {
+                let weights = model.device_weights(device, gpu::matmul_kernel(hardware)?)?;
+                let state = gpu::graph::GraphState::new(
+                    model.arch(),
+                    &weights,
+                    n_ctx,
+                    n_batch,
+                    params.logits_all,
+                );
+                let engine = Engine::Graph {
+                    weights,
+                    state: Box::new(state),
+                };
+                Ok((engine, name, None))
             };
-            Ok((engine, name, None))
-        };
         match choice {
             DeviceChoice::Cpu => cpu(None),
-            DeviceChoice::BurnCpu => graph(&gpu::burn_cpu(), "burn-ndarray (CPU reference)".into(), false),
+            DeviceChoice::BurnCpu => graph(
+                &gpu::burn_cpu(),
+                "burn-ndarray (CPU reference)".into(),
+                false,
+            ),
             DeviceChoice::Gpu => {
                 let (device, info) = gpu::open_gpu()?;
-                graph(&device, format!("gpu: {}", info.describe()), info.is_hardware())
+                graph(
+                    &device,
+                    format!("gpu: {}", info.describe()),
+                    info.is_hardware(),
+                )
             }
             DeviceChoice::Auto => match gpu::open_gpu() {
                 Ok((device, info)) if info.is_hardware() => {
@@ -304,7 +312,9 @@ fn open_engine(
     #[cfg(not(feature = "gpu"))]
     match choice {
         DeviceChoice::Cpu => cpu(None),
-        DeviceChoice::Auto => cpu(Some("built without the `gpu` feature: using the CPU".into())),
+        DeviceChoice::Auto => cpu(Some(
+            "built without the `gpu` feature: using the CPU".into(),
+        )),
         DeviceChoice::Gpu | DeviceChoice::BurnCpu => Err(Error::NoDevice(
             "ember was built without the `gpu` feature".into(),
         )),

@@ -7,9 +7,7 @@ use ember_rt::{DeviceChoice, Session, SessionParams};
 
 use crate::args::{arg, arg_mut, copy_out, slice_arg};
 use crate::model::{ember_model_t, ember_token_t};
-use crate::status::{
-    ember_status_t, guard, guard_value, Failure, EMBER_ERR_BUSY,
-};
+use crate::status::{ember_status_t, guard, guard_value, Failure, EMBER_ERR_BUSY};
 
 /// Where a session computes. A plain integer (see `ember_status_t`).
 pub type ember_device_t = i32;

@@ -336,14 +336,16 @@ pub fn rope_kernel(
     x[b] = x0 * s + x1 * c;
 }
 
-/// One unit per (head, token, key position): the scaled dot product, or a large negative number
-/// past the token's own position (causal mask). Scores are `[head][token][len]`.
+/// One unit per (head, token, key position) of tokens `t0..t0 + n_tok`: the scaled dot product,
+/// or a large negative number past the token's own position (causal mask). Scores are
+/// `[head][token][len]`.
 #[allow(clippy::too_many_arguments)]
 #[cube(launch)]
 pub fn attn_scores_kernel(
     q: &[f32],
     k_cache: &[f32],
     scores: &mut [f32],
+    t0: usize,
     n_tok: usize,
     n_head: usize,
     group: usize,
@@ -361,10 +363,10 @@ pub fn attn_scores_kernel(
     let ht = idx / len;
     let t = ht % n_tok;
     let h = ht / n_tok;
-    if j > pos + t {
+    if j > pos + t0 + t {
         scores[idx] = -1.0e30f32;
     } else {
-        let qo = (t * n_head + h) * head_dim;
+        let qo = ((t0 + t) * n_head + h) * head_dim;
         let ko = ((h / group) * n_ctx + j) * head_dim;
         let mut acc = 0.0f32;
         for d in 0..head_dim {
@@ -401,13 +403,15 @@ pub fn softmax_rows_kernel(scores: &mut [f32], rows: usize, len: usize) {
     }
 }
 
-/// One unit per (token, head, dimension): the probability-weighted sum of cached values.
+/// One unit per (token, head, dimension) of tokens `t0..t0 + n_tok`: the probability-weighted
+/// sum of cached values.
 #[allow(clippy::too_many_arguments)]
 #[cube(launch)]
 pub fn attn_values_kernel(
     probs: &[f32],
     v_cache: &[f32],
     out: &mut [f32],
+    t0: usize,
     n_tok: usize,
     n_head: usize,
     group: usize,
@@ -427,8 +431,8 @@ pub fn attn_values_kernel(
     let po = (h * n_tok + t) * len;
     let vo = (h / group) * n_ctx * head_dim + d;
     let mut acc = 0.0f32;
-    for j in 0..pos + t + 1 {
+    for j in 0..pos + t0 + t + 1 {
         acc += probs[po + j] * v_cache[vo + j * head_dim];
     }
-    out[idx] = acc;
+    out[t0 * n_head * head_dim + idx] = acc;
 }

@@ -25,6 +25,8 @@ use kernels::*;
 const LANES: usize = 32;
 /// Weight rows per cube.
 const ROWS: usize = 8;
+/// Most bytes of attention scores held at once (see [`attention`]).
+const SCORES_BYTES: usize = 32 << 20;
 /// Tokens each lane multiplies every dequantized group with.
 const TOKENS_PER_PASS: usize = 8;
 
@@ -88,11 +90,10 @@ pub fn qmatmul(
         ty: w.ty,
         role: "GPU weight",
     })?;
-    let row_bytes = w
-        .ty
-        .row_bytes(w.k as u64)
-        .filter(|_| w.k % 32 == 0)
-        .ok_or(KernelError::RowLength { ty: w.ty, k: w.k })? as usize;
+    let row_bytes =
+        w.ty.row_bytes(w.k as u64)
+            .filter(|_| w.k % 32 == 0)
+            .ok_or(KernelError::RowLength { ty: w.ty, k: w.k })? as usize;
     if w.n_words != (row_bytes * w.m).div_ceil(4) {
         return Err(KernelError::BufferSize {
             what: "GPU weight words",
@@ -224,62 +225,73 @@ pub fn attention(
             got: s.pos + s.n,
         });
     }
-    let len = s.pos + s.n;
     let q_len = s.n * s.n_head * s.head_dim;
     let cache_len = s.n_head_kv * s.n_ctx * s.head_dim;
-    let rows = s.n_head * s.n;
-    let scores = client.empty(rows * len * std::mem::size_of::<f32>());
     let scale = 1.0 / (s.head_dim as f32).sqrt();
     let group = s.n_head / s.n_head_kv;
     let elementwise = |total: usize| {
         let dim = CubeDim::new(client, total);
         (calculate_cube_count_elemwise(client, total, dim), dim)
     };
-    // SAFETY (all three launches): every length is the buffer's size in elements, from the shape
-    // checked above; launches are in checked mode.
-    unsafe {
-        let (count, dim) = elementwise(rows * len);
-        attn_scores_kernel::launch(
-            client,
-            count,
-            dim,
-            BufferArg::from_raw_parts(q.clone(), q_len),
-            BufferArg::from_raw_parts(k_cache.clone(), cache_len),
-            BufferArg::from_raw_parts(scores.clone(), rows * len),
-            s.n,
-            s.n_head,
-            group,
-            s.head_dim,
-            s.n_ctx,
-            s.pos,
-            len,
-            scale,
-        );
-        let (count, dim) = elementwise(rows);
-        softmax_rows_kernel::launch(
-            client,
-            count,
-            dim,
-            BufferArg::from_raw_parts(scores.clone(), rows * len),
-            rows,
-            len,
-        );
-        let (count, dim) = elementwise(q_len);
-        attn_values_kernel::launch(
-            client,
-            count,
-            dim,
-            BufferArg::from_raw_parts(scores.clone(), rows * len),
-            BufferArg::from_raw_parts(v_cache.clone(), cache_len),
-            BufferArg::from_raw_parts(out.clone(), q_len),
-            s.n,
-            s.n_head,
-            group,
-            s.head_dim,
-            s.n_ctx,
-            s.pos,
-            len,
-        );
+    // Scores of all heads for a slice of the batch's tokens; slices keep that scratch under
+    // SCORES_BYTES however long the context and the batch.
+    let len_all = s.pos + s.n;
+    let per_token = s.n_head * len_all * std::mem::size_of::<f32>();
+    let slice = (SCORES_BYTES / per_token).clamp(1, s.n);
+    let scores = client.empty(s.n_head * slice.min(s.n) * len_all * std::mem::size_of::<f32>());
+    for t0 in (0..s.n).step_by(slice) {
+        let nt = slice.min(s.n - t0);
+        let len = s.pos + t0 + nt;
+        let rows = s.n_head * nt;
+        // SAFETY (all three launches): every length is the buffer's size in elements, from the
+        // shape checked above (`scores` holds at least `rows * len`); launches are in checked
+        // mode.
+        unsafe {
+            let (count, dim) = elementwise(rows * len);
+            attn_scores_kernel::launch(
+                client,
+                count,
+                dim,
+                BufferArg::from_raw_parts(q.clone(), q_len),
+                BufferArg::from_raw_parts(k_cache.clone(), cache_len),
+                BufferArg::from_raw_parts(scores.clone(), rows * len),
+                t0,
+                nt,
+                s.n_head,
+                group,
+                s.head_dim,
+                s.n_ctx,
+                s.pos,
+                len,
+                scale,
+            );
+            let (count, dim) = elementwise(rows);
+            softmax_rows_kernel::launch(
+                client,
+                count,
+                dim,
+                BufferArg::from_raw_parts(scores.clone(), rows * len),
+                rows,
+                len,
+            );
+            let (count, dim) = elementwise(nt * s.n_head * s.head_dim);
+            attn_values_kernel::launch(
+                client,
+                count,
+                dim,
+                BufferArg::from_raw_parts(scores.clone(), rows * len),
+                BufferArg::from_raw_parts(v_cache.clone(), cache_len),
+                BufferArg::from_raw_parts(out.clone(), q_len),
+                t0,
+                nt,
+                s.n_head,
+                group,
+                s.head_dim,
+                s.n_ctx,
+                s.pos,
+                len,
+            );
+        }
     }
     Ok(())
 }

@@ -667,7 +667,10 @@ fn gpu_info(a: GpuInfoArgs) -> CliResult {
     } else {
         println!("adapter: {}", info.describe());
         if let Some(dir) = ember::gpu::cache::dir() {
-            println!("kernel and autotune cache: {}", dir.join("cubecl").display());
+            println!(
+                "kernel and autotune cache: {}",
+                dir.join("cubecl").display()
+            );
         }
         match bandwidth {
             Some(Ok(b)) => println!("memory read bandwidth: {:.1} GB/s", b / 1e9),

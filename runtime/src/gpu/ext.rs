@@ -204,10 +204,17 @@ impl EmberOps for NdArray {
         let (mut x, cos, sin) = (floats(x), floats(cos), floats(sin));
         let half = n_rot / 2;
         for t in 0..n {
-            let (c, s) = (&cos[t * half..(t + 1) * half], &sin[t * half..(t + 1) * half]);
+            let (c, s) = (
+                &cos[t * half..(t + 1) * half],
+                &sin[t * half..(t + 1) * half],
+            );
             for head in x[t * width..(t + 1) * width].chunks_exact_mut(head_dim) {
                 for i in 0..half {
-                    let (a, b) = if neox { (i, i + half) } else { (2 * i, 2 * i + 1) };
+                    let (a, b) = if neox {
+                        (i, i + half)
+                    } else {
+                        (2 * i, 2 * i + 1)
+                    };
                     let (x0, x1) = (head[a], head[b]);
                     head[a] = x0 * c[i] - x1 * s[i];
                     head[b] = x0 * s[i] + x1 * c[i];

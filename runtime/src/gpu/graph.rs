@@ -14,12 +14,17 @@ use crate::arch::ops::RopeStyle;
 use crate::arch::{QTensor, WeightData};
 use crate::{Error, Result};
 
-/// A weight matrix on the device, still in its GGUF block layout.
+/// Largest buffer one weight chunk takes: WebGPU's default `max_storage_buffer_binding_size`
+/// (128 MiB), which every adapter supports; bigger matrices (a 128k-token vocabulary's output
+/// head) are split by rows.
+const MAX_CHUNK_BYTES: usize = 128 << 20;
+
+/// A weight matrix on the device, still in its GGUF block layout, as row chunks.
 pub struct QMatrix {
-    words: Tensor<1, Int>,
+    /// Packed words of consecutive row ranges, and how many rows each holds.
+    chunks: Vec<(Tensor<1, Int>, usize)>,
     ty: GgmlType,
     k: usize,
-    m: usize,
 }
 
 impl QMatrix {
@@ -30,26 +35,47 @@ impl QMatrix {
                 ty: t.ty,
             });
         }
-        let words = ember_kernels::gpu::pack_words(t.bytes(data));
-        let n = words.len();
+        let row_bytes = t.row_bytes();
+        let rows_per_chunk = (MAX_CHUNK_BYTES / row_bytes.max(1)).max(1);
+        let chunks = t
+            .bytes(data)
+            .chunks(rows_per_chunk * row_bytes)
+            .map(|bytes| {
+                let words = ember_kernels::gpu::pack_words(bytes);
+                let n = words.len();
+                let tensor = Tensor::from_data(TensorData::new(words, [n]), (device, DType::U32));
+                (tensor, bytes.len() / row_bytes)
+            })
+            .collect();
         Ok(QMatrix {
-            words: Tensor::from_data(TensorData::new(words, [n]), (device, DType::U32)),
+            chunks,
             ty: t.ty,
             k: t.row_len(),
-            m: t.n_rows(),
         })
     }
 
     /// `x [n, k]` times this matrix: `[n, m]`.
     fn matmul(&self, x: Tensor<2>, kernel: MatmulKernel) -> Tensor<2> {
-        Tensor::from_dispatch(<Dispatch as EmberOps>::q_matmul(
-            x.into_dispatch(),
-            self.words.clone().into_dispatch(),
-            self.ty,
-            self.k,
-            self.m,
-            kernel,
-        ))
+        let part = |words: &Tensor<1, Int>, rows: usize, x: Tensor<2>| -> Tensor<2> {
+            Tensor::from_dispatch(<Dispatch as EmberOps>::q_matmul(
+                x.into_dispatch(),
+                words.clone().into_dispatch(),
+                self.ty,
+                self.k,
+                rows,
+                kernel,
+            ))
+        };
+        match self.chunks.as_slice() {
+            [(words, rows)] => part(words, *rows, x),
+            chunks => Tensor::cat(
+                chunks
+                    .iter()
+                    .map(|(words, rows)| part(words, *rows, x.clone()))
+                    .collect(),
+                1,
+            ),
+        }
     }
 }
 
@@ -159,9 +185,7 @@ impl GraphState {
         let c = &model.config;
         let cache = || {
             (0..c.n_layer)
-                .map(|_| {
-                    Tensor::zeros([c.n_head_kv, n_ctx, c.head_dim], (&w.device, DType::F32))
-                })
+                .map(|_| Tensor::zeros([c.n_head_kv, n_ctx, c.head_dim], (&w.device, DType::F32)))
                 .collect()
         };
         let half = c.rope.n_dims / 2;
@@ -277,8 +301,7 @@ impl Llama {
             let q = rope(q);
             let k = rope(k);
             // [n, kv_dim] -> [n_head_kv, n, head_dim], written at positions pos..pos + n.
-            let as_cache_rows =
-                |t: Tensor<2>| t.reshape([n, c.n_head_kv, hd]).swap_dims(0, 1);
+            let as_cache_rows = |t: Tensor<2>| t.reshape([n, c.n_head_kv, hd]).swap_dims(0, 1);
             let range = [0..c.n_head_kv, pos..pos + n, 0..hd];
             let kc = std::mem::replace(&mut st.k_cache[l], Tensor::empty([0, 0, 0], dev));
             st.k_cache[l] = kc.slice_assign(range.clone(), as_cache_rows(k));
@@ -302,7 +325,9 @@ impl Llama {
         let first = if st.logits_all { 0 } else { n - 1 };
         let rows = n - first;
         let last = x.slice([first..n, 0..e]);
-        let logits = w.output.matmul(rms_norm(last, &w.output_norm, c.rms_eps), mk);
+        let logits = w
+            .output
+            .matmul(rms_norm(last, &w.output_norm, c.rms_eps), mk);
         let host = logits
             .try_into_data()
             .map_err(|err| Error::Gpu(format!("{err:?}")))?;
