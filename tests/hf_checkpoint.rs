@@ -341,6 +341,7 @@ fn perplexity_matches_llama_perplexity_on_the_f16_checkpoint() {
         n_ctx: table["n_ctx"].as_u64().unwrap() as usize,
         n_threads: 2,
         max_chunks: None,
+        ..Default::default()
     };
     let r = ember::perplexity::perplexity(load(&hf_dir(g)), &text, &params, |_, _, _| {}).unwrap();
     let want = f16["llama_ppl"].as_f64().unwrap();

@@ -76,6 +76,7 @@ fn no_mmap_load_matches_mmap_load() {
         n_batch: 16,
         n_threads: 1,
         logits_all: false,
+        ..Default::default()
     };
     let ids = mapped.tokenizer().encode("Hello", true, false).unwrap();
     let a = Session::new(mapped, &params)
@@ -101,6 +102,7 @@ fn context_overflow_is_context_full() {
         n_batch: 4,
         n_threads: 1,
         logits_all: false,
+        ..Default::default()
     };
     let mut s = Session::new(model, &params).unwrap();
     assert!(matches!(
@@ -130,6 +132,7 @@ fn generation_past_the_context_stops_with_context_full() {
         n_batch: 4,
         n_threads: 1,
         logits_all: false,
+        ..Default::default()
     };
     let mut s = Session::new(model.clone(), &params).unwrap();
     let mut sampler = Sampler::new(SamplerParams::greedy(), model.tokenizer().n_vocab()).unwrap();

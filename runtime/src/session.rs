@@ -38,7 +38,7 @@ impl Default for SessionParams {
 /// The engine a session runs on, and its buffers.
 enum Engine {
     /// ember's CPU kernels: planned host buffers, a worker pool.
-    Cpu { pool: ThreadPool, state: State },
+    Cpu { pool: ThreadPool, state: Box<State> },
     /// The burn graph on a wgpu or burn-ndarray device.
     #[cfg(feature = "gpu")]
     Graph {
@@ -259,7 +259,7 @@ fn open_engine(
         let state = State::new(model.arch(), n_ctx, n_batch, n_threads, params.logits_all)?;
         let engine = Engine::Cpu {
             pool: ThreadPool::new(n_threads),
-            state,
+            state: Box::new(state),
         };
         Ok((engine, format!("cpu ({n_threads} threads)"), note))
     };

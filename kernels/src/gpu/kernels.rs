@@ -265,7 +265,7 @@ pub fn qmatmul_rows_kernel(
     #[comptime] ty: u32,
     #[comptime] tt: usize,
 ) {
-    let idx = ABSOLUTE_POS as usize;
+    let idx = ABSOLUTE_POS;
     let row = idx % m;
     let t0 = (idx / m) * tt;
     if t0 >= n_tok {
@@ -314,7 +314,7 @@ pub fn rope_kernel(
     total: usize,
     #[comptime] neox: bool,
 ) {
-    let idx = ABSOLUTE_POS as usize;
+    let idx = ABSOLUTE_POS;
     if idx >= total {
         terminate!();
     }
@@ -355,7 +355,7 @@ pub fn attn_scores_kernel(
     len: usize,
     scale: f32,
 ) {
-    let idx = ABSOLUTE_POS as usize;
+    let idx = ABSOLUTE_POS;
     if idx >= n_head * n_tok * len {
         terminate!();
     }
@@ -379,7 +379,7 @@ pub fn attn_scores_kernel(
 /// One unit per score row: softmax in place.
 #[cube(launch)]
 pub fn softmax_rows_kernel(scores: &mut [f32], rows: usize, len: usize) {
-    let r = ABSOLUTE_POS as usize;
+    let r = ABSOLUTE_POS;
     if r >= rows {
         terminate!();
     }
@@ -420,7 +420,7 @@ pub fn attn_values_kernel(
     pos: usize,
     len: usize,
 ) {
-    let idx = ABSOLUTE_POS as usize;
+    let idx = ABSOLUTE_POS;
     if idx >= n_tok * n_head * head_dim {
         terminate!();
     }

@@ -92,7 +92,7 @@ pub fn qmatmul(
     })?;
     let row_bytes =
         w.ty.row_bytes(w.k as u64)
-            .filter(|_| w.k % 32 == 0)
+            .filter(|_| w.k.is_multiple_of(32))
             .ok_or(KernelError::RowLength { ty: w.ty, k: w.k })? as usize;
     if w.n_words != (row_bytes * w.m).div_ceil(4) {
         return Err(KernelError::BufferSize {
@@ -218,7 +218,11 @@ pub fn attention(
     v_cache: &Handle,
     out: &Handle,
 ) -> Result<(), KernelError> {
-    if s.n == 0 || s.n_head_kv == 0 || s.n_head % s.n_head_kv != 0 || s.pos + s.n > s.n_ctx {
+    if s.n == 0
+        || s.n_head_kv == 0
+        || !s.n_head.is_multiple_of(s.n_head_kv)
+        || s.pos + s.n > s.n_ctx
+    {
         return Err(KernelError::BufferSize {
             what: "attention positions",
             expected: s.n_ctx,
