@@ -566,8 +566,9 @@ fn bench(a: BenchArgs) -> CliResult {
             let rss = s
                 .peak_rss_bytes
                 .map_or("n/a".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
+            let device = results.first().map_or("", |r| r.device.as_str());
             println!(
-                "|   {}: load {:.1} ms, peak RSS of this process so far {rss}",
+                "|   {} on {device}: load {:.1} ms, peak RSS of this process so far {rss}",
                 s.model, s.load_ms
             );
         }
