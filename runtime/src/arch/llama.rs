@@ -365,48 +365,18 @@ impl Llama {
     ) -> Result<()> {
         let c = &self.config;
         let n = tokens.len();
-        if n == 0 || n > st.n_batch {
-            return Err(Error::InvalidArgument(format!(
-                "batch of {n} tokens (1..={} allowed)",
-                st.n_batch
-            )));
-        }
-        if pos + n > st.n_ctx {
-            return Err(Error::ContextFull {
-                n_ctx: st.n_ctx,
-                needed: pos + n,
-            });
-        }
+        check_batch(n, st.n_batch, pos, st.n_ctx)?;
         let (e, qd, kvd, hd, ff) = (c.n_embd, c.q_dim(), c.kv_dim(), c.head_dim, c.n_ff);
         let half_rot = c.rope.n_dims / 2;
 
-        // Embeddings: dequantize one row of the table per token.
-        let embd = self.token_embd.bytes(data);
-        let row_bytes = self.token_embd.row_bytes();
-        for (i, &t) in tokens.iter().enumerate() {
-            let t = t as usize;
-            if t >= c.n_vocab {
-                return Err(Error::InvalidToken {
-                    id: t as u32,
-                    n_vocab: c.n_vocab,
-                });
-            }
-            ember_quant::dequant::dequantize(
-                self.token_embd.ty,
-                &embd[t * row_bytes..(t + 1) * row_bytes],
-                &mut st.x[i * e..(i + 1) * e],
-            )
-            .map_err(|err| Error::Kernel(err.to_string()))?;
-        }
-        let freqs = self.rope_freqs.as_ref().map(|t| t.f32s(data));
-        for i in 0..n {
-            c.rope.angles(
-                pos + i,
-                freqs,
-                &mut st.cos[i * half_rot..(i + 1) * half_rot],
-                &mut st.sin[i * half_rot..(i + 1) * half_rot],
-            );
-        }
+        self.batch_inputs(
+            data,
+            tokens,
+            pos,
+            &mut st.x[..n * e],
+            &mut st.cos[..n * half_rot],
+            &mut st.sin[..n * half_rot],
+        )?;
 
         for (l, layer) in self.layers.iter().enumerate() {
             // Attention block.
@@ -572,6 +542,67 @@ impl Llama {
                 );
             }
         });
+    }
+}
+
+/// The checks every forward pass starts with: a batch of 1..=`n_batch` tokens that fits in the
+/// context at `pos`.
+pub(crate) fn check_batch(n: usize, n_batch: usize, pos: usize, n_ctx: usize) -> Result<()> {
+    if n == 0 || n > n_batch {
+        return Err(Error::InvalidArgument(format!(
+            "batch of {n} tokens (1..={n_batch} allowed)"
+        )));
+    }
+    if pos + n > n_ctx {
+        return Err(Error::ContextFull {
+            n_ctx,
+            needed: pos + n,
+        });
+    }
+    Ok(())
+}
+
+impl Llama {
+    /// A batch's inputs, shared by both forward passes: each token's embedding row (dequantized
+    /// from the table) into `x`, and its RoPE angles into `cos`/`sin` (`n_dims / 2` per token).
+    pub(crate) fn batch_inputs(
+        &self,
+        data: &dyn WeightData,
+        tokens: &[u32],
+        pos: usize,
+        x: &mut [f32],
+        cos: &mut [f32],
+        sin: &mut [f32],
+    ) -> Result<()> {
+        let c = &self.config;
+        let (e, half_rot) = (c.n_embd, c.rope.n_dims / 2);
+        let embd = self.token_embd.bytes(data);
+        let row_bytes = self.token_embd.row_bytes();
+        for (i, &t) in tokens.iter().enumerate() {
+            let t = t as usize;
+            if t >= c.n_vocab {
+                return Err(Error::InvalidToken {
+                    id: t as u32,
+                    n_vocab: c.n_vocab,
+                });
+            }
+            ember_quant::dequant::dequantize(
+                self.token_embd.ty,
+                &embd[t * row_bytes..(t + 1) * row_bytes],
+                &mut x[i * e..(i + 1) * e],
+            )
+            .map_err(|err| Error::Kernel(err.to_string()))?;
+        }
+        let freqs = self.rope_freqs.as_ref().map(|t| t.f32s(data));
+        for i in 0..tokens.len() {
+            c.rope.angles(
+                pos + i,
+                freqs,
+                &mut cos[i * half_rot..(i + 1) * half_rot],
+                &mut sin[i * half_rot..(i + 1) * half_rot],
+            );
+        }
+        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@ use ember_kernels::gpu::MatmulKernel;
 use ember_quant::GgmlType;
 
 use super::ext::EmberOps;
-use crate::arch::llama::Llama;
+use crate::arch::llama::{check_batch, Llama};
 use crate::arch::ops::RopeStyle;
 use crate::arch::{QTensor, WeightData};
 use crate::{Error, Result};
@@ -227,49 +227,20 @@ impl Llama {
     ) -> Result<()> {
         let c = &self.config;
         let n = tokens.len();
-        if n == 0 || n > st.n_batch {
-            return Err(Error::InvalidArgument(format!(
-                "batch of {n} tokens (1..={} allowed)",
-                st.n_batch
-            )));
-        }
-        if pos + n > st.n_ctx {
-            return Err(Error::ContextFull {
-                n_ctx: st.n_ctx,
-                needed: pos + n,
-            });
-        }
+        check_batch(n, st.n_batch, pos, st.n_ctx)?;
         let (e, hd, half) = (c.n_embd, c.head_dim, c.rope.n_dims / 2);
         let dev = &w.device;
         let mk = w.kernel;
 
         // Embedding rows and RoPE angles are computed on the host and uploaded: a few KB.
-        let embd = self.token_embd.bytes(data);
-        let row_bytes = self.token_embd.row_bytes();
-        for (i, &t) in tokens.iter().enumerate() {
-            let t = t as usize;
-            if t >= c.n_vocab {
-                return Err(Error::InvalidToken {
-                    id: t as u32,
-                    n_vocab: c.n_vocab,
-                });
-            }
-            ember_quant::dequant::dequantize(
-                self.token_embd.ty,
-                &embd[t * row_bytes..(t + 1) * row_bytes],
-                &mut st.embd[i * e..(i + 1) * e],
-            )
-            .map_err(|err| Error::Kernel(err.to_string()))?;
-        }
-        let freqs = self.rope_freqs.as_ref().map(|t| t.f32s(data));
-        for i in 0..n {
-            c.rope.angles(
-                pos + i,
-                freqs,
-                &mut st.cos[i * half..(i + 1) * half],
-                &mut st.sin[i * half..(i + 1) * half],
-            );
-        }
+        self.batch_inputs(
+            data,
+            tokens,
+            pos,
+            &mut st.embd[..n * e],
+            &mut st.cos[..n * half],
+            &mut st.sin[..n * half],
+        )?;
         let upload = |v: &[f32], cols: usize| -> Tensor<2> {
             Tensor::from_data(TensorData::new(v.to_vec(), [n, cols]), (dev, DType::F32))
         };
