@@ -187,6 +187,34 @@ fn dequant_group(w: &[u32], row: usize, g: usize, vals: &mut Array<f32>, #[compt
     }
 }
 
+/// Add the products of one dequantized group (`g`) with each token of the tile `t0..t0 + tt`
+/// (those below `n_tok`) to `acc`.
+#[allow(clippy::too_many_arguments)]
+#[cube]
+fn accumulate_group(
+    vals: &Array<f32>,
+    x: &[f32],
+    k: usize,
+    g: usize,
+    t0: usize,
+    n_tok: usize,
+    acc: &mut Array<f32>,
+    #[comptime] tt: usize,
+) {
+    #[unroll]
+    for t in 0..tt {
+        if t0 + t < n_tok {
+            let xo = (t0 + t) * k + g * 32;
+            let mut s = 0.0f32;
+            #[unroll]
+            for l in 0..32usize {
+                s += vals[l] * x[xo + l];
+            }
+            acc[t] += s;
+        }
+    }
+}
+
 /// One cube: `rows` weight rows × `tt` tokens. The 32 lanes of a row take every 32nd group of
 /// 32 values, dequantize it once and multiply it with each token, then sum through shared memory.
 #[allow(clippy::too_many_arguments)]
@@ -217,18 +245,7 @@ pub fn qmatmul_kernel(
         let base = row * row_bytes;
         for g in range_stepped(lane, k / 32, 32usize) {
             dequant_group(w, base, g, &mut vals, ty);
-            #[unroll]
-            for t in 0..tt {
-                if t0 + t < n_tok {
-                    let xo = (t0 + t) * k + g * 32;
-                    let mut s = 0.0f32;
-                    #[unroll]
-                    for l in 0..32usize {
-                        s += vals[l] * x[xo + l];
-                    }
-                    acc[t] += s;
-                }
-            }
+            accumulate_group(&vals, x, k, g, t0, n_tok, &mut acc, tt);
         }
     }
     let mut sum = Shared::<[f32]>::new_slice(rows * 32usize);
@@ -280,18 +297,7 @@ pub fn qmatmul_rows_kernel(
     let base = row * row_bytes;
     for g in 0..k / 32 {
         dequant_group(w, base, g, &mut vals, ty);
-        #[unroll]
-        for t in 0..tt {
-            if t0 + t < n_tok {
-                let xo = (t0 + t) * k + g * 32;
-                let mut s = 0.0f32;
-                #[unroll]
-                for l in 0..32usize {
-                    s += vals[l] * x[xo + l];
-                }
-                acc[t] += s;
-            }
-        }
+        accumulate_group(&vals, x, k, g, t0, n_tok, &mut acc, tt);
     }
     #[unroll]
     for t in 0..tt {
