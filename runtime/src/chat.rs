@@ -50,6 +50,16 @@ impl ChatTemplate {
         })
     }
 
+    /// The model's own template (`tokenizer.chat_template`), with its BOS and EOS texts.
+    pub fn for_model(model: &crate::Model) -> Result<ChatTemplate> {
+        let source = model
+            .chat_template()
+            .ok_or_else(|| Error::Template("the model has no chat template".into()))?;
+        let tok = model.tokenizer();
+        let text = |id: Option<u32>| id.and_then(|id| tok.token_text(id)).unwrap_or("");
+        ChatTemplate::new(source, text(tok.bos()), text(tok.eos()))
+    }
+
     /// Render a conversation; with `add_generation_prompt` the text ends where the assistant's
     /// reply begins.
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {

@@ -46,6 +46,18 @@ pub enum Error {
     InvalidToken { id: u32, n_vocab: usize },
     #[error("chat template: {0}")]
     Template(String),
+    /// A task file for `ember eval` that cannot be used: the line (1-based; 0 for the file as a
+    /// whole) and the field at fault.
+    #[error("task file {path}: line {line}{}: {reason}", if field.is_empty() { String::new() } else { format!(", field `{field}`") })]
+    Task {
+        path: String,
+        line: usize,
+        field: String,
+        reason: String,
+    },
+    /// `ember plan --device NAME` (or `ember_plan_estimate`) with a name that is no profile.
+    #[error("unknown device profile `{name}` (known: {known})")]
+    UnknownDevice { name: String, known: String },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error("kernel: {0}")]

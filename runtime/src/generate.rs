@@ -18,6 +18,9 @@ pub struct GenerateParams {
     pub ignore_eos: bool,
     /// Set from any thread to stop generation after the current token.
     pub abort: Option<Arc<AtomicBool>>,
+    /// Record each generated token's log-probability under the model (temperature 1, before
+    /// any sampler transform) in [`Generation::token_logprobs`]: a confidence signal.
+    pub logprobs: bool,
 }
 
 impl Default for GenerateParams {
@@ -27,6 +30,7 @@ impl Default for GenerateParams {
             stop: Vec::new(),
             ignore_eos: false,
             abort: None,
+            logprobs: false,
         }
     }
 }
@@ -56,6 +60,9 @@ pub struct Generation {
     /// Their text, without a matched stop string.
     pub text: String,
     pub stop_reason: StopReason,
+    /// With [`GenerateParams::logprobs`]: the model's log-probability of each token in
+    /// `tokens`; empty otherwise.
+    pub token_logprobs: Vec<f32>,
     /// Tokens of the prompt that were evaluated (those already in the cache are skipped).
     pub n_prompt_eval: usize,
     pub prompt_time: Duration,
@@ -120,6 +127,11 @@ impl Session {
             tokens: Vec::with_capacity(params.max_tokens),
             text: String::new(),
             stop_reason: StopReason::MaxTokens,
+            token_logprobs: Vec::with_capacity(if params.logprobs {
+                params.max_tokens
+            } else {
+                0
+            }),
             n_prompt_eval: prompt.len(),
             prompt_time,
             generate_time: Duration::ZERO,
@@ -141,6 +153,11 @@ impl Session {
             if !params.ignore_eos && tokenizer.is_eog(id) {
                 out.stop_reason = StopReason::EndOfGeneration;
                 break;
+            }
+            if params.logprobs {
+                let logits = self.logits();
+                out.token_logprobs
+                    .push(crate::arch::ops::log_softmax_at(logits, id as usize));
             }
             sampler.accept(id);
             out.tokens.push(id);

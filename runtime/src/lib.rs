@@ -12,6 +12,8 @@ pub mod bench;
 pub mod chat;
 pub mod device;
 mod error;
+#[cfg(feature = "eval")]
+pub mod eval;
 pub mod generate;
 #[cfg(feature = "gpu")]
 pub mod gpu;

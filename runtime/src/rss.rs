@@ -7,3 +7,9 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
+
+/// Start a new peak: Linux resets `VmHWM` to the current RSS when "5" is written to
+/// `/proc/self/clear_refs` (since 4.0). Returns whether it could.
+pub fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}

@@ -558,6 +558,7 @@ pub extern "system" fn Java_dev_ember_EmberSession_nativeGenerate<'l>(
             stop: stops,
             ignore_eos: ignore_eos == JNI_TRUE,
             abort: Some(h.abort.clone()),
+            logprobs: false,
         };
         let mut java_failed = false;
         let outcome = session.generate(&prompt, &mut sampler, &params, |text| {

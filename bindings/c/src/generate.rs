@@ -164,6 +164,7 @@ pub unsafe extern "C" fn ember_generate(
             stop,
             ignore_eos: p.ignore_eos,
             abort: Some(h.abort.clone()),
+            logprobs: false,
         };
         let callback = p.on_text;
         let user_data = p.user_data;

@@ -287,6 +287,91 @@ pub struct State {
     pub logits_all: bool,
 }
 
+/// The length of every buffer of a [`State`] (elements; bytes for `act_scratch`): the one place
+/// the sizes are worked out, used by [`State::new`] to allocate and by `plan` to predict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateSizes {
+    pub n_ctx: usize,
+    pub n_batch: usize,
+    pub n_layer: usize,
+    /// f16 elements of one layer's K (and of its V) cache: `n_ctx * kv_dim`.
+    pub kv_layer: usize,
+    pub x: usize,
+    pub xb: usize,
+    pub q: usize,
+    pub gate: usize,
+    pub up: usize,
+    pub cos: usize,
+    pub sin: usize,
+    pub scores: usize,
+    pub q16: usize,
+    pub act_scratch_bytes: usize,
+    pub logits: usize,
+}
+
+impl StateSizes {
+    /// Sizes for `c`, whose matrices are given as (name, type, row length): every matrix the
+    /// forward pass multiplies by (see [`Llama::matrices`]), which set the activation scratch.
+    pub fn new<'a>(
+        c: &Config,
+        matrices: impl IntoIterator<Item = (&'a str, ember_quant::GgmlType, usize)>,
+        n_ctx: usize,
+        n_batch: usize,
+        n_threads: usize,
+        logits_all: bool,
+    ) -> Result<StateSizes> {
+        let mut act_scratch_bytes = 0;
+        for (name, ty, row_len) in matrices {
+            let bytes = ember_kernels::matmul_scratch_bytes(ty, row_len, n_batch)
+                .map_err(|e| Error::Kernel(format!("{name}: {e}")))?;
+            act_scratch_bytes = act_scratch_bytes.max(bytes);
+        }
+        let half_rot = c.rope.n_dims / 2;
+        Ok(StateSizes {
+            n_ctx,
+            n_batch,
+            n_layer: c.n_layer,
+            kv_layer: n_ctx * c.kv_dim(),
+            x: n_batch * c.n_embd,
+            xb: n_batch * c.n_embd.max(c.q_dim()),
+            q: n_batch * c.q_dim(),
+            gate: n_batch * c.n_ff.max(c.q_dim()),
+            up: n_batch * c.n_ff.max(2 * c.kv_dim()),
+            cos: n_batch * half_rot,
+            sin: n_batch * half_rot,
+            scores: n_threads * n_ctx,
+            q16: n_threads * c.head_dim,
+            act_scratch_bytes,
+            logits: if logits_all { n_batch } else { 1 } * c.n_vocab,
+        })
+    }
+
+    /// Bytes of the KV cache (f16 keys and values, all layers).
+    pub fn kv_bytes(&self) -> usize {
+        2 * self.n_layer * self.kv_layer * std::mem::size_of::<u16>()
+    }
+
+    /// Bytes of everything else: the compute buffers and the activation scratch.
+    pub fn compute_bytes(&self) -> usize {
+        let floats = self.x
+            + self.xb
+            + self.q
+            + self.gate
+            + self.up
+            + self.cos
+            + self.sin
+            + self.scores
+            + self.q16
+            + self.logits;
+        floats * std::mem::size_of::<f32>() + self.act_scratch_bytes
+    }
+
+    /// Bytes of the whole state: what [`State::bytes`] reports once it is allocated.
+    pub fn bytes(&self) -> usize {
+        self.kv_bytes() + self.compute_bytes()
+    }
+}
+
 impl State {
     pub fn new(
         model: &Llama,
@@ -295,39 +380,39 @@ impl State {
         n_threads: usize,
         logits_all: bool,
     ) -> Result<State> {
-        let c = &model.config;
-        let mut scratch_bytes = 0;
-        for t in model.matrices() {
-            let bytes = ember_kernels::matmul_scratch_bytes(t.ty, t.row_len(), n_batch)
-                .map_err(|e| Error::Kernel(format!("{}: {e}", t.name)))?;
-            scratch_bytes = scratch_bytes.max(bytes);
-        }
-        let half_rot = c.rope.n_dims / 2;
+        let matrices = model
+            .matrices()
+            .map(|t| (t.name.as_str(), t.ty, t.row_len()));
+        let s = StateSizes::new(
+            &model.config,
+            matrices,
+            n_ctx,
+            n_batch,
+            n_threads,
+            logits_all,
+        )?;
         Ok(State {
             n_ctx,
             n_batch,
-            k_cache: (0..c.n_layer)
-                .map(|_| vec![0; n_ctx * c.kv_dim()])
-                .collect(),
-            v_cache: (0..c.n_layer)
-                .map(|_| vec![0; n_ctx * c.kv_dim()])
-                .collect(),
-            x: vec![0.0; n_batch * c.n_embd],
-            xb: vec![0.0; n_batch * c.n_embd.max(c.q_dim())],
-            q: vec![0.0; n_batch * c.q_dim()],
-            gate: vec![0.0; n_batch * c.n_ff.max(c.q_dim())],
-            up: vec![0.0; n_batch * c.n_ff.max(2 * c.kv_dim())],
-            cos: vec![0.0; n_batch * half_rot],
-            sin: vec![0.0; n_batch * half_rot],
-            scores: vec![0.0; n_threads * n_ctx],
-            q16: vec![0.0; n_threads * c.head_dim],
-            act_scratch: vec![0; scratch_bytes],
-            logits: vec![0.0; if logits_all { n_batch } else { 1 } * c.n_vocab],
+            k_cache: (0..s.n_layer).map(|_| vec![0; s.kv_layer]).collect(),
+            v_cache: (0..s.n_layer).map(|_| vec![0; s.kv_layer]).collect(),
+            x: vec![0.0; s.x],
+            xb: vec![0.0; s.xb],
+            q: vec![0.0; s.q],
+            gate: vec![0.0; s.gate],
+            up: vec![0.0; s.up],
+            cos: vec![0.0; s.cos],
+            sin: vec![0.0; s.sin],
+            scores: vec![0.0; s.scores],
+            q16: vec![0.0; s.q16],
+            act_scratch: vec![0; s.act_scratch_bytes],
+            logits: vec![0.0; s.logits],
             logits_all,
         })
     }
 
-    /// Bytes held by this state (KV cache plus compute buffers).
+    /// Bytes held by this state (KV cache plus compute buffers), counted from the buffers
+    /// themselves; equal to [`StateSizes::bytes`] of the sizes it was made from.
     pub fn bytes(&self) -> usize {
         let f = |v: &Vec<f32>| v.len() * 4;
         let kv: usize = self
@@ -342,7 +427,10 @@ impl State {
             &self.q,
             &self.gate,
             &self.up,
+            &self.cos,
+            &self.sin,
             &self.scores,
+            &self.q16,
             &self.logits,
         ]
         .iter()

@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+
+#[cfg(feature = "eval")]
+mod eval;
 use ember::chat::{ChatMessage, ChatTemplate};
 use ember::{GenerateParams, LoadParams, Model, Sampler, SamplerParams, Session, SessionParams};
 
@@ -36,6 +39,9 @@ enum Command {
     Perplexity(PerplexityArgs),
     /// The GPU adapter the `gpu` device would use, and optionally its memory bandwidth.
     GpuInfo(GpuInfoArgs),
+    /// Run models over a task file: accuracy, latency, memory, and which model is enough.
+    #[cfg(feature = "eval")]
+    Eval(eval::EvalArgs),
 }
 
 #[derive(Args)]
@@ -261,6 +267,11 @@ fn main() -> ExitCode {
         Command::Quantize(a) => quantize(a),
         Command::Perplexity(a) => perplexity(a),
         Command::GpuInfo(a) => gpu_info(a),
+        #[cfg(feature = "eval")]
+        Command::Eval(a) => match eval::command(a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -296,19 +307,6 @@ fn load(args: &ModelArgs) -> Result<(Arc<Model>, Session), ember::Error> {
     Ok((model, session))
 }
 
-fn template(model: &Model) -> Result<ChatTemplate, ember::Error> {
-    let source = model
-        .chat_template()
-        .ok_or_else(|| ember::Error::Template("the model has no chat template".into()))?;
-    let tok = model.tokenizer();
-    let text = |id: Option<u32>| {
-        id.and_then(|id| tok.token_text(id))
-            .unwrap_or("")
-            .to_owned()
-    };
-    ChatTemplate::new(source, &text(tok.bos()), &text(tok.eos()))
-}
-
 fn run(a: RunArgs) -> CliResult {
     let mut prompt = match (&a.prompt, &a.file) {
         (Some(p), _) => p.clone(),
@@ -319,7 +317,7 @@ fn run(a: RunArgs) -> CliResult {
     };
     let (model, mut session) = load(&a.model)?;
     if a.chat_template {
-        prompt = template(&model)?.render(&[ChatMessage::new("user", prompt)], true)?;
+        prompt = ChatTemplate::for_model(&model)?.render(&[ChatMessage::new("user", prompt)], true)?;
     }
     let tok = model.tokenizer();
     // A chat-templated prompt already carries its BOS (if the template adds one).
@@ -330,6 +328,7 @@ fn run(a: RunArgs) -> CliResult {
         stop: a.stop.clone(),
         ignore_eos: a.ignore_eos,
         abort: None,
+        logprobs: false,
     };
     let stdout = std::io::stdout();
     if !a.json {
@@ -379,7 +378,7 @@ fn run(a: RunArgs) -> CliResult {
 
 fn chat(a: ChatArgs) -> CliResult {
     let (model, mut session) = load(&a.model)?;
-    let tmpl = template(&model)?;
+    let tmpl = ChatTemplate::for_model(&model)?;
     let tok = model.tokenizer();
     let mut sampler = Sampler::new(a.sampling.params(), tok.n_vocab())?;
     let mut messages = Vec::new();
