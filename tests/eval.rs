@@ -329,3 +329,29 @@ fn real_task_slice_runs_on_the_smallest_models_and_rescores() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+/// A model that cannot load stops the run before any model runs, and names the file.
+#[test]
+fn a_bad_model_file_fails_before_the_first_item() {
+    let Some(model) = common::asset(common::SMOLLM2) else {
+        return;
+    };
+    let dir = scratch("badmodel");
+    let (bad, out) = (dir.join("not-a-model.gguf"), dir.join("out.jsonl"));
+    std::fs::write(&bad, b"GGUF\x03\x00\x00\x00 truncated").unwrap();
+    let run = ember()
+        .args(["eval", "--task"])
+        .arg(common::root().join(SMOKE))
+        .arg("-m")
+        .arg(&model)
+        .arg("-m")
+        .arg(&bad)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not-a-model.gguf"), "{stderr}");
+    assert!(!out.exists());
+}

@@ -70,10 +70,14 @@ pub fn command(a: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     let constraints = a.require.as_deref().map(require::parse).transpose()?;
     eval::preflight(&items)?;
+    // Fail before the first item, not after an hour on the first model: every file must load
+    // (mapped, so this reads headers, not weights).
     for m in &a.models {
         if !m.exists() {
             return Err(format!("{}: no such model file or folder", m.display()).into());
         }
+        ember::Model::load(m, &ember::LoadParams { use_mmap: true })
+            .map_err(|e| format!("{}: {e}", m.display()))?;
     }
     let params = EvalParams {
         n_ctx: a.ctx,
@@ -208,7 +212,7 @@ fn print_table(reports: &[ModelReport], checks: &[Vec<require::Check>]) {
             )
         });
         println!(
-            "| {:<40} | {:>8.1} | {:>5} | {:>21} | {:>8.0} | {:>8.0} | {:>8.0} | {:>8.1} | {:>7.1} | {:>8} |{verdict}",
+            "| {:<40} | {:>8.1} | {:>5} | {:>21} | {:>8.0} | {:>8.0} | {:>8.0} | {:>8.1} | {:>7} | {:>8} |{verdict}",
             r.model,
             r.file_bytes as f64 / MIB,
             r.items,
@@ -217,7 +221,12 @@ fn print_table(reports: &[ModelReport], checks: &[Vec<require::Check>]) {
             r.latency_p95_ms,
             r.ttft_mean_ms,
             r.prompt_tokens_per_s,
-            r.generate_tokens_per_s,
+            // Multiple-choice items generate nothing: no generation speed to show.
+            if r.generate_tokens_per_s > 0.0 {
+                format!("{:.1}", r.generate_tokens_per_s)
+            } else {
+                "-".into()
+            },
             rss_mib(r),
         );
     }
