@@ -33,6 +33,23 @@ fn python_has(module: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The independent re-scorer (Python's own regex, JSON Schema validator and interpreter) agrees
+/// with every score in `results`.
+fn assert_rescored(results: &Path, task: &Path) {
+    let check = Command::new("python3")
+        .arg(common::root().join("eval/check_results.py"))
+        .arg(results)
+        .arg(task)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "check_results.py disagrees:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
 #[test]
 fn eval_cli_reports_json_results_and_plot_and_the_scores_check_out() {
     let Some(model) = common::asset(common::SMOLLM2) else {
@@ -83,20 +100,8 @@ fn eval_cli_reports_json_results_and_plot_and_the_scores_check_out() {
     assert!(svg.contains("<svg") && svg.contains("accuracy"));
     assert!(!dir.join("plot.part.svg").exists());
 
-    // The independent re-scorer: Python's own regex, JSON Schema validator and interpreter.
     if python_has("jsonschema") || std::env::var_os("CI").is_some() {
-        let check = Command::new("python3")
-            .arg(common::root().join("eval/check_results.py"))
-            .arg(&out)
-            .arg(&task)
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "check_results.py disagrees:\n{}{}",
-            String::from_utf8_lossy(&check.stdout),
-            String::from_utf8_lossy(&check.stderr)
-        );
+        assert_rescored(&out, &task);
     } else {
         eprintln!("SKIP: python3 jsonschema missing, results not re-scored");
     }
@@ -316,18 +321,7 @@ fn real_task_slice_runs_on_the_smallest_models_and_rescores() {
     }
     let results = std::fs::read_to_string(&out).unwrap();
     assert_eq!(results.lines().count(), 16);
-    let check = Command::new("python3")
-        .arg(common::root().join("eval/check_results.py"))
-        .arg(&out)
-        .arg(&task)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "check_results.py disagrees:\n{}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    assert_rescored(&out, &task);
 }
 
 /// A model that cannot load stops the run before any model runs, and names the file.
