@@ -175,6 +175,21 @@ impl Session {
         self.tokens.truncate(n);
     }
 
+    /// Keep the cached tokens `ids` starts with (a shared system prompt, the earlier turns of a
+    /// chat), drop the rest, and return how many of `ids` are already in the cache: evaluate
+    /// `ids[returned..]` next. At least one token is left to evaluate, for its logits.
+    pub fn reuse_prefix(&mut self, ids: &[u32]) -> usize {
+        let common = self
+            .tokens
+            .iter()
+            .zip(ids)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let keep = common.min(ids.len().saturating_sub(1));
+        self.truncate(keep);
+        keep
+    }
+
     /// Append `tokens` to the context and return the logits after the last one.
     pub fn eval(&mut self, tokens: &[u32]) -> Result<&[f32]> {
         self.eval_each(tokens, |_, _| {})?;

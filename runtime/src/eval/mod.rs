@@ -172,21 +172,6 @@ fn render(item: &Item, template: Option<&ChatTemplate>) -> Result<String> {
     template.render(&messages, true)
 }
 
-/// Keep the cached tokens `ids` starts with (a shared system prompt or few-shot preamble), drop
-/// the rest; returns how many of `ids` are already in the cache.
-fn reuse_prefix(session: &mut Session, ids: &[u32]) -> usize {
-    let common = session
-        .tokens()
-        .iter()
-        .zip(ids)
-        .take_while(|(a, b)| a == b)
-        .count();
-    // At least one token must be evaluated, for its logits.
-    let keep = common.min(ids.len().saturating_sub(1));
-    session.truncate(keep);
-    keep
-}
-
 fn context_full(session: &Session, needed: usize) -> ItemResult {
     ItemResult {
         detail: format!(
@@ -206,7 +191,7 @@ fn generate(
     if ids.len() >= session.n_ctx() {
         return Ok(context_full(session, ids.len()));
     }
-    let keep = reuse_prefix(session, ids);
+    let keep = session.reuse_prefix(ids);
     let mut sampler = Sampler::new(params.sampler, session.model().tokenizer().n_vocab())?;
     for &t in &ids[..keep] {
         sampler.accept(t);
@@ -279,7 +264,7 @@ fn score_choices(
         return Ok(context_full(session, prompt_ids.len() + longest));
     }
     let start = Instant::now();
-    let keep = reuse_prefix(session, prompt_ids);
+    let keep = session.reuse_prefix(prompt_ids);
     let first = session.eval(&prompt_ids[keep..])?;
     let after_prompt: Vec<f32> = conts
         .iter()

@@ -1,0 +1,110 @@
+//! `ember run`: generate a continuation of a prompt.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+use ember::chat::{ChatMessage, ChatTemplate};
+use ember::{GenerateParams, Sampler};
+
+use crate::session_args::{load, ModelArgs, SamplingArgs};
+use crate::CliResult;
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+    /// Prompt text.
+    #[arg(short = 'p', long, conflicts_with = "file")]
+    prompt: Option<String>,
+    /// Read the prompt from a file.
+    #[arg(short = 'f', long)]
+    file: Option<PathBuf>,
+    /// Tokens to generate.
+    #[arg(short = 'n', long = "n-predict", default_value_t = 128)]
+    n_predict: usize,
+    /// Stop when this text appears (repeatable).
+    #[arg(long = "stop")]
+    stop: Vec<String>,
+    /// Keep generating past end-of-generation tokens.
+    #[arg(long)]
+    ignore_eos: bool,
+    /// Wrap the prompt in the model's chat template as a user message.
+    #[arg(long)]
+    chat_template: bool,
+    /// Print one JSON object (ids, text, timings, peak RSS) instead of streaming text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn command(a: RunArgs) -> CliResult {
+    let mut prompt = match (&a.prompt, &a.file) {
+        (Some(p), _) => p.clone(),
+        (None, Some(f)) => {
+            std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?
+        }
+        (None, None) => return Err("give a prompt with -p TEXT or -f FILE".into()),
+    };
+    let (model, mut session) = load(&a.model)?;
+    if a.chat_template {
+        prompt =
+            ChatTemplate::for_model(&model)?.render(&[ChatMessage::new("user", prompt)], true)?;
+    }
+    let tok = model.tokenizer();
+    // A chat-templated prompt already carries its BOS (if the template adds one).
+    let ids = tok.encode(&prompt, !a.chat_template, true)?;
+    let mut sampler = Sampler::new(a.sampling.params(), tok.n_vocab())?;
+    let params = GenerateParams {
+        max_tokens: a.n_predict,
+        stop: a.stop.clone(),
+        ignore_eos: a.ignore_eos,
+        abort: None,
+        logprobs: false,
+    };
+    let stdout = std::io::stdout();
+    if !a.json {
+        print!("{prompt}");
+    }
+    let gen = session.generate(&ids, &mut sampler, &params, |text| {
+        if !a.json {
+            let mut out = stdout.lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+        true
+    })?;
+    if a.json {
+        let report = serde_json::json!({
+            "model": model.path(),
+            "prompt_ids": ids,
+            "generated_ids": gen.tokens,
+            "text": gen.text,
+            "stop_reason": format!("{:?}", gen.stop_reason),
+            "n_threads": session.n_threads(),
+            "n_ctx": session.n_ctx(),
+            "load_ms": model.load_time().as_secs_f64() * 1e3,
+            "prompt_tokens": gen.n_prompt_eval,
+            "prompt_ms": gen.prompt_time.as_secs_f64() * 1e3,
+            "prompt_tokens_per_s": gen.prompt_tokens_per_second(),
+            "generated_tokens": gen.tokens.len(),
+            "generate_ms": gen.generate_time.as_secs_f64() * 1e3,
+            "generate_tokens_per_s": gen.generate_tokens_per_second(),
+            "peak_rss_bytes": ember::rss::peak_rss_bytes(),
+        });
+        println!("{report}");
+    } else {
+        println!();
+        eprintln!(
+            "\n[ember] load {:.0} ms | prompt {} tokens, {:.1} tok/s | generated {} tokens, {:.1} tok/s | stop: {:?}",
+            model.load_time().as_secs_f64() * 1e3,
+            gen.n_prompt_eval,
+            gen.prompt_tokens_per_second(),
+            gen.tokens.len(),
+            gen.generate_tokens_per_second(),
+            gen.stop_reason
+        );
+    }
+    Ok(())
+}

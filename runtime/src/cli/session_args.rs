@@ -1,0 +1,100 @@
+//! Flags shared by the commands that open one session (`run`, `chat`): the model and engine,
+//! and the sampler.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use ember::{LoadParams, Model, SamplerParams, Session, SessionParams};
+
+#[derive(Args)]
+pub struct ModelArgs {
+    /// Model file (GGUF).
+    #[arg(short = 'm', long = "model")]
+    pub model: PathBuf,
+    /// Worker threads (0: one per core).
+    #[arg(short = 't', long = "threads", default_value_t = 0)]
+    pub threads: usize,
+    /// Context length (0: the model's training context).
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 4096)]
+    pub ctx: usize,
+    /// Prompt tokens per forward pass.
+    #[arg(short = 'b', long = "batch-size", default_value_t = 256)]
+    pub batch: usize,
+    /// Read the file into memory instead of mapping it.
+    #[arg(long)]
+    pub no_mmap: bool,
+    /// Engine: cpu (ember's kernels), gpu (burn on wgpu), auto (a hardware GPU if there is
+    /// one, else cpu) or burn-cpu (the GPU graph on burn-ndarray, a reference).
+    #[arg(long, default_value = "cpu")]
+    pub device: ember::DeviceChoice,
+}
+
+#[derive(Args)]
+pub struct SamplingArgs {
+    /// Temperature; 0 is greedy.
+    #[arg(long = "temp", default_value_t = 0.8)]
+    pub temperature: f32,
+    #[arg(long, default_value_t = 40)]
+    pub top_k: usize,
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    #[arg(long, default_value_t = 0.05)]
+    pub min_p: f32,
+    #[arg(long, default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    #[arg(long, default_value_t = 64)]
+    pub repeat_last_n: usize,
+    #[arg(long, default_value_t = 0.0)]
+    pub frequency_penalty: f32,
+    #[arg(long, default_value_t = 0.0)]
+    pub presence_penalty: f32,
+    /// RNG seed (default: random).
+    #[arg(short = 's', long)]
+    pub seed: Option<u64>,
+}
+
+impl SamplingArgs {
+    pub fn params(&self) -> SamplerParams {
+        let seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        });
+        SamplerParams {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            frequency_penalty: self.frequency_penalty,
+            presence_penalty: self.presence_penalty,
+            penalty_last_n: self.repeat_last_n,
+            seed,
+        }
+    }
+}
+
+/// Load the model and open a session as the flags say; notes the engine on stderr.
+pub fn load(args: &ModelArgs) -> Result<(Arc<Model>, Session), ember::Error> {
+    let model = Arc::new(Model::load(
+        &args.model,
+        &LoadParams {
+            use_mmap: !args.no_mmap,
+        },
+    )?);
+    let params = SessionParams {
+        n_ctx: args.ctx,
+        n_batch: args.batch,
+        n_threads: args.threads,
+        logits_all: false,
+        device: args.device,
+    };
+    let session = Session::new(model.clone(), &params)?;
+    if let Some(note) = session.device_note() {
+        eprintln!("ember: {note}");
+    } else if args.device != ember::DeviceChoice::Cpu {
+        eprintln!("ember: running on {}", session.device());
+    }
+    Ok((model, session))
+}
