@@ -165,6 +165,40 @@ typedef struct ember_model_params_t {
   void *progress_user_data;
 } ember_model_params_t;
 
+// What `ember_plan_estimate` predicts for a model on a device: resident memory by part,
+// whether it fits the memory one app can use there, and speeds. Sizes in bytes.
+typedef struct ember_plan_estimate_t {
+  // Everything below together: what a session would hold resident.
+  uint64_t resident_bytes;
+  // The part of the model file a session reads, so resident: all of it but the embedding
+  // table's rows that no token of the context uses.
+  uint64_t weights_bytes;
+  // The model file's size: what is mapped.
+  uint64_t file_bytes;
+  // The KV cache for the whole context.
+  uint64_t kv_bytes;
+  // Compute buffers and activation scratch.
+  uint64_t scratch_bytes;
+  // ember's code and heap and the tokenizer.
+  uint64_t runtime_bytes;
+  // Memory one app can use on the device.
+  uint64_t usable_bytes;
+  // usable_bytes - resident_bytes; negative when it does not fit.
+  int64_t margin_bytes;
+  // margin_bytes >= 0.
+  bool fits;
+  // Context length the estimate is for (the model's training context when 0 was asked).
+  uint32_t n_ctx;
+  // Prompt length `prefill_tokens_per_s` and `ttft_ms` are for: min(512, n_ctx / 2).
+  uint32_t n_prompt;
+  // Mean generation speed over a reply of up to 128 tokens after that prompt.
+  double decode_tokens_per_s;
+  // Prompt processing speed.
+  double prefill_tokens_per_s;
+  // Time to first token for that prompt, in milliseconds.
+  double ttft_ms;
+} ember_plan_estimate_t;
+
 // Sampler settings; the defaults (`ember_sampler_default_params`) are llama.cpp's. The chain
 // runs penalties, top-k, top-p, min-p, temperature, then a seeded draw.
 typedef struct ember_sampler_params_t {
@@ -465,6 +499,24 @@ ember_status_t ember_detokenize(const struct ember_model_t *model, const ember_t
 // # Safety
 // As for `ember_detokenize`.
 ember_status_t ember_token_to_piece(const struct ember_model_t *model, ember_token_t token, bool special, char *buf, size_t buf_size, size_t *len_out);
+
+// Predict, without loading the weights, what a session over the model at `model_path` with a
+// context of `n_ctx` tokens (0: the model's training context) would need on `device` and how
+// fast it would run there: threads and batch size as `ember_session_default_params()`.
+// `device` is a profile name (`pi5`, `sd8gen2`, `sd8elite`, `dimensity7300`, `iphone15`,
+// `orin-nano`, `x86-vm-2c`), or NULL or "this" to measure the calling device (its memory,
+// cores and, with a streaming read of up to 512 MiB taking about half a second, its memory
+// bandwidth; measured once per process). On failure `*out` is zeroed.
+//
+// Errors: EMBER_ERR_NULL_POINTER (`model_path` or `out`), EMBER_ERR_NOT_FOUND (unknown
+// device; the message lists the known ones), EMBER_ERR_IO, EMBER_ERR_INVALID_MODEL and
+// EMBER_ERR_UNSUPPORTED (the model file, as for `ember_model_load`), EMBER_ERR_INVALID_ARGUMENT
+// (`n_ctx` out of range, strings not UTF-8, this device cannot be measured).
+//
+// # Safety
+// `model_path` is NULL or a NUL-terminated string; `device` is NULL or a NUL-terminated
+// string; `out` is NULL or writable.
+ember_status_t ember_plan_estimate(const char *model_path, uint32_t n_ctx, const char *device, struct ember_plan_estimate_t *out);
 
 // llama.cpp's default settings: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no
 // penalties, a fixed seed.

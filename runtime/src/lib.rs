@@ -20,6 +20,7 @@ pub mod gpu;
 pub mod hf;
 pub mod model;
 pub mod perplexity;
+pub mod plan;
 pub mod quantize;
 pub mod rss;
 pub mod sampling;

@@ -15,6 +15,7 @@ pub mod chat;
 pub mod codes;
 pub mod generate;
 pub mod model;
+pub mod plan;
 pub mod sampler;
 pub mod session;
 pub mod status;

@@ -694,6 +694,32 @@ static void test_chat_template_renders(void) {
 
 /* ---------------------------------------------------------------- runner */
 
+/* ember_plan_estimate: a profile, this device (NULL), and each kind of failure. */
+static void test_plan_estimate(void) {
+    ember_plan_estimate_t e;
+    CHECK_STATUS(ember_plan_estimate(g_model_path, 2048, "pi5", &e), EMBER_OK);
+    /* SmolLM2's embedding table is its output head: every byte of the file is read. */
+    CHECK(e.file_bytes == ember_model_file_size(g_model) && e.weights_bytes == e.file_bytes);
+    CHECK(e.kv_bytes == 2ull * 30 * 192 * 2 * 2048); /* f16 K and V: layers x kv_dim x ctx */
+    CHECK(e.resident_bytes == e.weights_bytes + e.kv_bytes + e.scratch_bytes + e.runtime_bytes);
+    CHECK(e.fits && e.margin_bytes == (int64_t)e.usable_bytes - (int64_t)e.resident_bytes);
+    CHECK(e.n_ctx == 2048 && e.n_prompt == 512);
+    CHECK(e.decode_tokens_per_s > 0 && e.prefill_tokens_per_s > 0 && e.ttft_ms > 0);
+    CHECK(strcmp(ember_last_error(), "") == 0);
+
+    /* NULL device: this machine, measured; 0: the training context. */
+    CHECK_STATUS(ember_plan_estimate(g_model_path, 0, NULL, &e), EMBER_OK);
+    CHECK(e.n_ctx == ember_model_n_ctx_train(g_model) && e.usable_bytes > 0);
+
+    CHECK_STATUS(ember_plan_estimate(NULL, 512, "pi5", &e), EMBER_ERR_NULL_POINTER);
+    CHECK(strstr(ember_last_error(), "model_path") != NULL && e.resident_bytes == 0);
+    CHECK_STATUS(ember_plan_estimate(g_model_path, 512, "pi5", NULL), EMBER_ERR_NULL_POINTER);
+    CHECK_STATUS(ember_plan_estimate(g_model_path, 512, "nokia3310", &e), EMBER_ERR_NOT_FOUND);
+    CHECK(strstr(ember_last_error(), "nokia3310") != NULL && strstr(ember_last_error(), "pi5") != NULL);
+    CHECK_STATUS(ember_plan_estimate("/nonexistent/ember/model.gguf", 512, "pi5", &e), EMBER_ERR_IO);
+    CHECK(strstr(ember_last_error(), "/nonexistent/ember/model.gguf") != NULL);
+}
+
 struct test {
     const char *name;
     void (*fn)(void);
@@ -741,6 +767,7 @@ int main(int argc, char **argv) {
         {"context_overflow_is_reported", test_context_overflow_is_reported, 1},
         {"invalid_arguments_are_rejected", test_invalid_arguments_are_rejected, 1},
         {"chat_template_renders", test_chat_template_renders, 1},
+        {"plan_estimate", test_plan_estimate, 1},
     };
     int passed = 0, failed = 0;
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

@@ -13,6 +13,7 @@ mod eval;
 mod gpu_info;
 mod info;
 mod perplexity;
+mod plan;
 mod quantize;
 mod run;
 mod session_args;
@@ -47,6 +48,8 @@ enum Command {
     /// Run models over a task file: accuracy, latency, memory, and which model is enough.
     #[cfg(feature = "eval")]
     Eval(eval::EvalArgs),
+    /// Predict resident memory, speed and whether a model fits on a device, without running there.
+    Plan(plan::PlanArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
             Ok(code) => return code,
             Err(e) => Err(e),
         },
+        Command::Plan(a) => plan::command(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
