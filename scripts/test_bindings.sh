@@ -46,7 +46,10 @@ done
 [ "$failed" -eq 0 ] || finish
 
 echo "== build (release)"
-if ! cargo build --release -p ember-c -p ember-jni || ! cargo build --release -p ember --bin ember; then
+# One cargo invocation with the runtime crate in it: its default features (eval's regex,
+# jsonschema, plotters) then unify the shared dependencies' features exactly as
+# `cargo test --workspace` did, so wgpu/burn are not built a second time (~10 min on 2 cores).
+if ! cargo build --release -p ember-c -p ember-jni -p ember; then
   fail "cargo build"
   finish
 fi
