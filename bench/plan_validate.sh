@@ -105,7 +105,8 @@ for i in range(1, n + 1):
     rows.append((label, got, dec))
     # RSS not explained by the file and the session's state: ember itself and the tokenizer.
     residual.append((dec["metadata_bytes"], rss - dec["weights_bytes"] - dec["kv_bytes"] - dec["scratch_bytes"]))
-    # Both roofline terms are divided by the efficiency, so it scales the prediction.
+    # The efficiency divides the memory and compute terms (not the small hand-off term), so
+    # this is approximately the value that would make the prediction match.
     implied_dec.append(dec["decode_efficiency"] * m["tg128"] / dec["decode_tokens_per_s"])
     implied_pp.setdefault(pre["kernel"], []).append(
         pre["prefill_efficiency"] * m["pp512"] / pre["prefill_tokens_per_s"])
@@ -152,7 +153,7 @@ out += ["", f"Largest deviation: {worst:.0%} ({'within' if worst <= 0.15 else 'o
 if calibrate:
     out += ["", "Efficiencies these measurements imply (median over the models; put them in calibration.rs):", ""]
     if implied_dec:
-        out.append(f"- decode: {statistics.median(implied_dec):.3f} (from {len(implied_dec)} models: "
+        out.append(f"- decode (approximate: the hand-off cost is fitted with it, see calibration.rs): {statistics.median(implied_dec):.3f} (from {len(implied_dec)} models: "
                    + ", ".join(f"{e:.3f}" for e in implied_dec) + ")")
     all_pp = [e for k, v in implied_pp.items() if k == rows[0][2]["kernel"] for e in v]
     out.append(f"- prefill: {statistics.median(all_pp):.3f} (" + ", ".join(f"{e:.3f}" for e in all_pp) + ")")

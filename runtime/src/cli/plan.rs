@@ -141,15 +141,20 @@ fn calibrate() -> Result<(), Box<dyn std::error::Error>> {
     let this = plan::this_machine::target()?;
     let rates = plan::kernel_probe::measure_current(this.hz)?;
     println!(
-        "// `ember plan --calibrate` on {} at {:.2} GHz: (level, type, decode bytes/cycle, prefill ops/cycle)",
+        "// `ember plan --calibrate` on {} at {:.2} GHz: (level, type, [decode bytes/cycle, cycles/row, cycles/input, prefill ops/cycle, cycles/output, cycles/input])",
         this.description,
         this.hz / 1e9
     );
     let level = rates.level;
     for (ty, r) in rates.kernels {
         println!(
-            "    (Simd::{level:?}, GgmlType::{ty:?}, {:.3}, {:.2}),",
-            r.decode_bytes_per_cycle, r.prefill_ops_per_cycle
+            "    (Simd::{level:?}, GgmlType::{ty:?}, [{:.3}, {:.2}, {:.2}, {:.2}, {:.2}, {:.2}]),",
+            r.decode_bytes_per_cycle,
+            r.decode_row_cycles,
+            r.decode_input_cycles,
+            r.prefill_ops_per_cycle,
+            r.prefill_row_cycles,
+            r.prefill_input_cycles
         );
     }
     println!(

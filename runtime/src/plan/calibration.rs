@@ -4,14 +4,18 @@
 //!
 //! - [`KERNEL_RATES`], [`ATTENTION_RATES`]: each weight type's (and attention's) per-core,
 //!   per-cycle throughput at each kernel level, on data in cache (`kernel_probe.rs`). Measured
-//!   with `EMBER_ISA=scalar|avx2|avx512 ember plan --calibrate` on 2026-12-02: each entry is
-//!   the best of several runs (the machine is shared, and interference only ever slows a run).
-//! - [`DECODE_EFFICIENCY`], [`PREFILL_EFFICIENCY`]: what whole forward passes reach of the
-//!   roofline built from those rates and the read bandwidth (memory stalls, the activation
-//!   quantization, norms, thread hand-offs). Measured with `bench/plan_validate.sh --calibrate`
-//!   on 2026-12-02: `ember bench` on each model of BENCHMARKS.md and the test models present,
-//!   2 threads, efficiency = measured ÷ predicted × the constant in use, median over the models
-//!   (bench/plan_validation.md has the table).
+//!   with `EMBER_ISA=scalar|avx2|avx512 ember plan --calibrate` on 2026-12-02: the mean of two
+//!   runs per level, each point in them the best of up to thirty 5 ms windows (the machine is shared,
+//!   and interference only ever slows a window down).
+//! - [`DECODE_EFFICIENCY`], [`PREFILL_EFFICIENCY`], [`HANDOFF_CYCLES_PER_LAYER`]: how whole
+//!   forward passes relate to those rates and the read bandwidth. From `ember bench` (tg128,
+//!   pp512; `bench/plan_validate.sh --calibrate`, best of 2 runs in each of two runs on a quiet
+//!   machine, 2026-12-02) on SmolLM2-135M Q4_1, the Llama-3.2-1B-shape mixed file and
+//!   Qwen2.5-Coder-0.5B and -1.5B Q4_K_M (the BENCHMARKS.md 1B/7B shape files were absent),
+//!   2 threads, against the `x86-vm-2c` profile: prefill, the median of measured ÷ predicted ×
+//!   the constant in use; decode, a relative least-squares fit of the efficiency and the
+//!   hand-off cost. A later, independent `bench/plan_validate.sh --reps 3` run checks them:
+//!   bench/plan_validation.md.
 //! - [`RUNTIME_BASE_BYTES`], [`TOKENIZER_BYTES_PER_METADATA_BYTE`]: peak RSS of `ember bench`
 //!   minus the resident weights and the session's state, fitted (least squares) against the
 //!   files' metadata size over the same models: SmolLM2 (49k tokens), Llama 3 (128k) and
@@ -21,11 +25,18 @@ use ember_quant::GgmlType;
 
 use super::target::Simd;
 
-/// Fraction of the decode roofline whole decode steps reach.
-pub const DECODE_EFFICIENCY: f64 = 0.40;
+/// Decode: (memory time + compute time) ÷ this is a step's time. Above 1: memory and compute
+/// overlap a little.
+pub const DECODE_EFFICIENCY: f64 = 1.13;
 
-/// Fraction of the prefill roofline whole prompt batches reach.
-pub const PREFILL_EFFICIENCY: f64 = 0.50;
+/// Prefill: max(memory time, compute time) ÷ this is a batch's time.
+pub const PREFILL_EFFICIENCY: f64 = 0.98;
+
+/// Cycles a forward pass spends per layer handing work to the pool's threads and back (nine
+/// hand-offs: each wakes the workers). Fitted with `DECODE_EFFICIENCY` (relative least
+/// squares) to the decode measurements: 52 µs per layer at 2.6 GHz; it matters for small
+/// models, whose layers are quick.
+pub const HANDOFF_CYCLES_PER_LAYER: f64 = 136_000.0;
 
 /// Resident bytes of an `ember` process before it loads a model (code, libc, allocator).
 pub const RUNTIME_BASE_BYTES: u64 = 11 << 19; // 5.5 MiB
@@ -42,43 +53,52 @@ pub fn runtime_bytes(metadata_bytes: u64) -> u64 {
 /// One core's throughput for one weight type at one kernel level (per clock cycle).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct KernelRate {
-    /// Weight bytes a one-token product consumes per cycle.
+    /// Weight bytes a one-token product consumes per cycle...
     pub decode_bytes_per_cycle: f64,
-    /// int8 ops (2 per multiply-add) a 64-token product does per cycle.
+    /// ...plus these cycles per output row...
+    pub decode_row_cycles: f64,
+    /// ...plus these per input value (quantizing the activations, once per product).
+    pub decode_input_cycles: f64,
+    /// int8 ops (2 per multiply-add) a 64-token product does per cycle...
     pub prefill_ops_per_cycle: f64,
+    /// ...plus these cycles per output value (row × token)...
+    pub prefill_row_cycles: f64,
+    /// ...plus these per input value (token × row length).
+    pub prefill_input_cycles: f64,
 }
 
-/// `ember plan --calibrate` on the development VM (AMD EPYC Zen 4, 2.60 GHz):
-/// (level, type, decode bytes/cycle, prefill ops/cycle).
+/// `ember plan --calibrate` on the development VM (AMD EPYC Zen 4, 2.60 GHz): (level, type,
+/// decode bytes/cycle, cycles/row, cycles/input; prefill ops/cycle, cycles/output,
+/// cycles/input).
 #[rustfmt::skip]
-const KERNEL_RATES: [(Simd, GgmlType, f64, f64); 27] = [
-    (Simd::Scalar, GgmlType::F16, 0.23, 0.23),
-    (Simd::Scalar, GgmlType::Q8_0, 0.584, 1.1),
-    (Simd::Scalar, GgmlType::Q6_K, 0.495, 1.2),
-    (Simd::Scalar, GgmlType::Q5_K, 0.663, 1.92),
-    (Simd::Scalar, GgmlType::Q5_1, 0.463, 1.24),
-    (Simd::Scalar, GgmlType::Q5_0, 0.364, 1.07),
-    (Simd::Scalar, GgmlType::Q4_K, 0.537, 1.88),
-    (Simd::Scalar, GgmlType::Q4_1, 0.31, 0.99),
-    (Simd::Scalar, GgmlType::Q4_0, 0.351, 1.23),
-    (Simd::Avx2, GgmlType::F16, 19.4, 19.2),
-    (Simd::Avx2, GgmlType::Q8_0, 9.54, 22.6),
-    (Simd::Avx2, GgmlType::Q6_K, 7.85, 20.1),
-    (Simd::Avx2, GgmlType::Q5_K, 6.03, 17.9),
-    (Simd::Avx2, GgmlType::Q5_1, 3.38, 9.27),
-    (Simd::Avx2, GgmlType::Q5_0, 4.01, 11.8),
-    (Simd::Avx2, GgmlType::Q4_K, 6.42, 31.1),
-    (Simd::Avx2, GgmlType::Q4_1, 3.53, 17.6),
-    (Simd::Avx2, GgmlType::Q4_0, 4.73, 23.7),
-    (Simd::Avx512, GgmlType::F16, 19.5, 20.3),
-    (Simd::Avx512, GgmlType::Q8_0, 12.8, 45.3),
-    (Simd::Avx512, GgmlType::Q6_K, 7.66, 35.6),
-    (Simd::Avx512, GgmlType::Q5_K, 5.0, 18.3),
-    (Simd::Avx512, GgmlType::Q5_1, 3.51, 9.31),
-    (Simd::Avx512, GgmlType::Q5_0, 4.49, 12.9),
-    (Simd::Avx512, GgmlType::Q4_K, 6.17, 41.0),
-    (Simd::Avx512, GgmlType::Q4_1, 7.65, 49.3),
-    (Simd::Avx512, GgmlType::Q4_0, 8.14, 49.5),
+const KERNEL_RATES: [(Simd, GgmlType, [f64; 6]); 27] = [
+    (Simd::Scalar, GgmlType::F16, [0.208, 7.0, 0.825, 0.21, 0.0, 0.0]),
+    (Simd::Scalar, GgmlType::Q8_0, [0.435, 39.1, 7.06, 0.76, 18.3, 4.7]),
+    (Simd::Scalar, GgmlType::Q6_K, [0.376, 82.7, 7.28, 0.955, 10.5, 26.4]),
+    (Simd::Scalar, GgmlType::Q5_K, [0.508, 18.8, 4.56, 1.3, 10.2, 5.87]),
+    (Simd::Scalar, GgmlType::Q5_1, [0.348, 81.4, 4.99, 0.945, 2.21, 4.95]),
+    (Simd::Scalar, GgmlType::Q5_0, [0.305, 11.6, 4.34, 0.825, 0.66, 2.52]),
+    (Simd::Scalar, GgmlType::Q4_K, [0.401, 20.9, 4.69, 1.52, 40.6, 15.0]),
+    (Simd::Scalar, GgmlType::Q4_1, [0.213, 12.0, 4.0, 0.68, 0.0, 0.0]),
+    (Simd::Scalar, GgmlType::Q4_0, [0.233, 0.0, 0.0, 0.785, 0.0, 0.0]),
+    (Simd::Avx2, GgmlType::F16, [15.5, 12.2, 0.075, 14.3, 0.0, 0.0]),
+    (Simd::Avx2, GgmlType::Q8_0, [8.77, 14.6, 0.235, 19.5, 3.16, 0.93]),
+    (Simd::Avx2, GgmlType::Q6_K, [8.0, 15.3, 2.05, 22.4, 16.8, 2.78]),
+    (Simd::Avx2, GgmlType::Q5_K, [5.77, 22.3, 2.95, 14.2, 16.3, 0.955]),
+    (Simd::Avx2, GgmlType::Q5_1, [1.99, 16.4, 1.0, 5.23, 9.48, 0.41]),
+    (Simd::Avx2, GgmlType::Q5_0, [3.18, 21.6, 0.745, 9.03, 9.31, 0.12]),
+    (Simd::Avx2, GgmlType::Q4_K, [5.6, 4.99, 1.0, 39.5, 7.81, 2.51]),
+    (Simd::Avx2, GgmlType::Q4_1, [3.15, 6.64, 0.4, 16.4, 3.3, 0.415]),
+    (Simd::Avx2, GgmlType::Q4_0, [4.12, 6.48, 0.15, 20.2, 1.75, 0.23]),
+    (Simd::Avx512, GgmlType::F16, [17.2, 11.8, 0.07, 16.5, 9.04, 0.41]),
+    (Simd::Avx512, GgmlType::Q8_0, [10.6, 17.8, 0.335, 47.3, 2.85, 0.58]),
+    (Simd::Avx512, GgmlType::Q6_K, [8.21, 19.6, 1.68, 49.7, 6.99, 2.08]),
+    (Simd::Avx512, GgmlType::Q5_K, [6.61, 25.4, 2.38, 16.2, 15.8, 2.1]),
+    (Simd::Avx512, GgmlType::Q5_1, [3.81, 24.2, 11.1, 7.28, 0.0, 0.0]),
+    (Simd::Avx512, GgmlType::Q5_0, [2.32, 0.0, 0.0, 11.3, 61.0, 0.53]),
+    (Simd::Avx512, GgmlType::Q4_K, [7.85, 22.3, 2.7, 54.4, 5.21, 1.95]),
+    (Simd::Avx512, GgmlType::Q4_1, [8.09, 11.4, 1.68, 37.0, 0.0, 0.0]),
+    (Simd::Avx512, GgmlType::Q4_0, [6.31, 2.52, 1.4, 47.5, 1.97, 0.25]),
 ];
 
 /// `ember plan --calibrate` on the development VM: attention FLOPs per cycle of one core
@@ -86,16 +106,16 @@ const KERNEL_RATES: [(Simd, GgmlType, f64, f64); 27] = [
 /// attention kernels have one SIMD path (AVX2), which AVX-512 machines run too.
 #[rustfmt::skip]
 const ATTENTION_RATES: [(Simd, f64); 3] = [
-    (Simd::Scalar, 0.35),
-    (Simd::Avx2, 6.62),
-    (Simd::Avx512, 7.88),
+    (Simd::Scalar, 0.29),
+    (Simd::Avx2, 7.01),
+    (Simd::Avx512, 6.55),
 ];
 
 /// Cycles per element of the serial per-layer work (`kernel_probe::Serial`), measured with
-/// `ember plan --calibrate` on 2026-12-02 (best of three runs): SwiGLU over the feed-forward
+/// `ember plan --calibrate` on 2026-12-02 (mean of the six runs above): SwiGLU over the feed-forward
 /// width, and norms, residual adds and RoPE over the embedding width (twice per layer).
-pub const SWIGLU_CYCLES: f64 = 7.2;
-pub const VECTOR_CYCLES: f64 = 4.0;
+pub const SWIGLU_CYCLES: f64 = 8.9;
+pub const VECTOR_CYCLES: f64 = 4.7;
 
 /// Cycles one token spends per layer on the calling thread alone.
 pub fn serial_cycles_per_layer(n_embd: usize, n_ff: usize) -> f64 {
@@ -112,19 +132,30 @@ pub fn attention_flops_per_cycle(level: Simd) -> f64 {
 }
 
 /// The rate of `ty` at `level`. A type the table lacks (BF16, F32, Q2_K, Q3_K) gets the
-/// slowest rate measured at that level: a conservative guess.
+/// slowest rates and the largest overheads measured at that level: a conservative guess.
 pub fn kernel_rate(level: Simd, ty: GgmlType) -> KernelRate {
     let at_level = || KERNEL_RATES.iter().filter(|r| r.0 == level.kernel_level());
-    let rate = |r: &(Simd, GgmlType, f64, f64)| KernelRate {
-        decode_bytes_per_cycle: r.2,
-        prefill_ops_per_cycle: r.3,
+    let r = match at_level().find(|r| r.1 == ty) {
+        Some(r) => r.2,
+        None => {
+            let worst = |i: usize, rate: bool| {
+                let v = at_level().map(|r| r.2[i]);
+                if rate {
+                    v.fold(f64::MAX, f64::min)
+                } else {
+                    v.fold(0.0, f64::max)
+                }
+            };
+            [0, 1, 2, 3, 4, 5].map(|i| worst(i, i == 0 || i == 3))
+        }
     };
-    match at_level().find(|r| r.1 == ty) {
-        Some(r) => rate(r),
-        None => KernelRate {
-            decode_bytes_per_cycle: at_level().map(|r| r.2).fold(f64::MAX, f64::min),
-            prefill_ops_per_cycle: at_level().map(|r| r.3).fold(f64::MAX, f64::min),
-        },
+    KernelRate {
+        decode_bytes_per_cycle: r[0],
+        decode_row_cycles: r[1],
+        decode_input_cycles: r[2],
+        prefill_ops_per_cycle: r[3],
+        prefill_row_cycles: r[4],
+        prefill_input_cycles: r[5],
     }
 }
 
@@ -149,10 +180,13 @@ mod tests {
     #[test]
     fn missing_types_get_the_slowest_rate_and_arm_the_portable_one() {
         let bf16 = kernel_rate(Simd::Avx2, GgmlType::BF16);
-        assert!(KERNEL_RATES
-            .iter()
-            .filter(|r| r.0 == Simd::Avx2)
-            .all(|r| r.2 >= bf16.decode_bytes_per_cycle && r.3 >= bf16.prefill_ops_per_cycle));
+        assert!(
+            KERNEL_RATES
+                .iter()
+                .filter(|r| r.0 == Simd::Avx2)
+                .all(|r| r.2[0] >= bf16.decode_bytes_per_cycle
+                    && r.2[3] >= bf16.prefill_ops_per_cycle)
+        );
         assert_eq!(
             kernel_rate(Simd::I8mm, GgmlType::Q4_0),
             kernel_rate(Simd::Scalar, GgmlType::Q4_0)

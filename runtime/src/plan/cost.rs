@@ -4,12 +4,13 @@
 //! ```text
 //! resident = weights (the file, mapped: every page is touched) + KV + compute buffers (StateSizes)
 //!          + runtime (ember's code and heap, the tokenizer)
-//! decode t(p) = max(bytes(p) / read bandwidth,  Σ_matrices bytes / (threads × clock × decode rate(type))
-//!                   + attn(p) / (threads × clock × attention rate) + serial / clock) / E_decode
+//! decode t(p) = (bytes(p) / read bandwidth  +  Σ_matrices (bytes / rate + rows × row cycles + row length × input cycles) / (threads × clock)
+//!                   + attn(p) / (threads × clock × attention rate) + serial / clock) / E_decode  +  hand-offs
 //!   bytes(p) = every matrix + the vectors + one embedding row + K and V of positions 0..=p
-//! prefill t(batch) = max(weights / read bandwidth,  Σ_matrices ops × n / (threads × clock × prefill rate(type))
-//!                   + attn(batch) / (threads × clock × attention rate) + n × serial / clock) / E_prefill
+//! prefill t(batch) = max(weights / read bandwidth,  Σ_matrices n × (ops / rate + rows × row cycles + row length × input cycles) / (threads × clock)
+//!                   + attn(batch) / (threads × clock × attention rate) + n × serial / clock) / E_prefill  +  hand-offs
 //!   serial = n_layer × (SwiGLU cycles × n_ff + vector cycles × 2 × n_embd): one thread's work
+//!   hand-offs = n_layer × hand-off cycles / clock, per forward pass
 //! ```
 //! The rates are ember's kernels' per-core, per-cycle throughput for each weight type (and for
 //! attention) at the kernel level the target runs (measured: `kernel_probe.rs`, committed in
@@ -18,7 +19,7 @@
 use ember_quant::GgmlType;
 
 use super::calibration;
-use super::shape::{Role, Shape};
+use super::shape::{Matrix, Role, Shape};
 use super::target::{Simd, Target};
 use crate::arch::llama::StateSizes;
 use crate::Result;
@@ -113,7 +114,7 @@ pub struct Speed {
 struct Weights {
     /// Bytes a decode step streams (every matrix, the vectors, one embedding row).
     bytes: f64,
-    /// Core cycles a decode step's products take (Σ bytes ÷ decode rate).
+    /// Core cycles a decode step's products take (Σ bytes ÷ decode rate + rows × row cost).
     decode_cycles: f64,
     /// Core cycles of the block matrices' products for one prompt token.
     block_cycles: f64,
@@ -139,9 +140,19 @@ fn weights(shape: &Shape, types: &[GgmlType], kernel: Simd) -> Weights {
             continue;
         }
         let rate = calibration::kernel_rate(kernel, ty);
-        let cycles = 2.0 * (t.row_len * t.n_rows) as f64 / rate.prefill_ops_per_cycle;
+        let rows = t.n_rows as f64;
+        // The activations are quantized once per product, and Q/K/V and gate/up share one.
+        let inputs = match t.role {
+            Role::Block(Matrix::K | Matrix::V | Matrix::Up) => 0.0,
+            _ => t.row_len as f64,
+        };
+        let cycles = 2.0 * (t.row_len * t.n_rows) as f64 / rate.prefill_ops_per_cycle
+            + rows * rate.prefill_row_cycles
+            + inputs * rate.prefill_input_cycles;
         w.bytes += bytes;
-        w.decode_cycles += bytes / rate.decode_bytes_per_cycle;
+        w.decode_cycles += bytes / rate.decode_bytes_per_cycle
+            + rows * rate.decode_row_cycles
+            + inputs * rate.decode_input_cycles;
         match t.role {
             Role::Output => w.head_cycles += cycles,
             _ => w.block_cycles += cycles,
@@ -175,7 +186,12 @@ pub fn speed(
     let serial =
         c.n_layer as f64 * calibration::serial_cycles_per_layer(c.n_embd, c.n_ff) / target.hz;
 
-    // Decode: one pass per reply token at positions n_prompt.. (each sees pos + 1 keys).
+    // Seconds per forward pass of handing work to the pool's threads and back (9 per layer).
+    let handoffs = c.n_layer as f64 * calibration::HANDOFF_CYCLES_PER_LAYER / target.hz;
+
+    // Decode: one pass per reply token at positions n_prompt.. (each sees pos + 1 keys). On
+    // the calibration machine a decode step took about the sum of its memory and compute
+    // times, not the larger of the two: the cores wait on memory and do not hide it.
     let e = calibration::DECODE_EFFICIENCY;
     let (mut t_mem, mut t_comp, mut t_all) = (0.0, 0.0, 0.0);
     let n_tokens = n_gen.max(1);
@@ -184,11 +200,12 @@ pub fn speed(
         let m = (w.bytes + kv_per_pos * seen) / read / e;
         let k = (w.decode_cycles / cycles_per_s + attn_per_pair * seen / attn + serial) / e;
         t_mem += m;
-        t_comp += k;
-        t_all += m.max(k);
+        t_comp += k + handoffs;
+        t_all += m + k + handoffs;
     }
 
-    // Prefill: batches of n_batch; the head runs for each batch's last token only.
+    // Prefill: batches of n_batch; the head runs for each batch's last token only. Compute
+    // bound: the weights are read once per batch.
     let e = calibration::PREFILL_EFFICIENCY;
     let mut t_prompt = 0.0;
     let mut start = 0;
@@ -201,7 +218,7 @@ pub fn speed(
         let k = (w.block_cycles * n as f64 + w.head_cycles) / cycles_per_s
             + attn_per_pair * pairs / attn
             + serial * n as f64;
-        t_prompt += m.max(k) / e;
+        t_prompt += m.max(k) / e + handoffs;
         start += n;
     }
 
@@ -221,7 +238,7 @@ mod tests {
     use super::*;
     use crate::arch::llama::{Config, Variant};
     use crate::arch::ops::{Rope, RopeStyle};
-    use crate::plan::shape::{Matrix, Tensor};
+    use crate::plan::shape::Tensor;
 
     /// A one-layer model with one 1024×1024 Q8_0 matrix (34 B per 32 values) and a tied head.
     fn tiny() -> (Shape, Vec<GgmlType>) {
@@ -291,7 +308,9 @@ mod tests {
         let bytes = 2.0 * 1024.0 * 1024.0 / 32.0 * 34.0 + 4096.0;
         assert_eq!(s.decode_bytes_per_token, bytes);
         let expected = 1e10 * calibration::DECODE_EFFICIENCY / bytes;
-        assert!((s.decode_tokens_per_s / expected - 1.0).abs() < 1e-6);
+        assert!((s.decode_memory_bound / expected - 1.0).abs() < 1e-6);
+        // The compute part is negligible at this clock.
+        assert!((s.decode_tokens_per_s / expected - 1.0).abs() < 1e-3);
         assert!(s.decode_compute_bound > 1e3 * s.decode_memory_bound);
     }
 
@@ -301,12 +320,16 @@ mod tests {
         let t = target(1e18, 2e9);
         let s = speed(&shape, &types, &t, RUN, 0, 1);
         let rate = calibration::kernel_rate(Simd::Avx512, GgmlType::Q8_0);
-        let cycles = 2.0 * 1024.0 * 1024.0 / 32.0 * 34.0 / rate.decode_bytes_per_cycle;
+        let cycles = 2.0
+            * (1024.0 * 1024.0 / 32.0 * 34.0 / rate.decode_bytes_per_cycle
+                + 1024.0 * rate.decode_row_cycles
+                + 1024.0 * rate.decode_input_cycles);
         let attn = 2.0 * 2e9 * calibration::attention_flops_per_cycle(Simd::Avx512);
         let serial = calibration::serial_cycles_per_layer(1024, 1024) / 2e9;
-        let secs =
-            (cycles / (2.0 * 2e9) + 4.0 * 1024.0 / attn + serial) / calibration::DECODE_EFFICIENCY;
-        assert!((s.decode_tokens_per_s * secs - 1.0).abs() < 1e-9);
+        let secs = (cycles / (2.0 * 2e9) + 4.0 * 1024.0 / attn + serial)
+            / calibration::DECODE_EFFICIENCY
+            + calibration::HANDOFF_CYCLES_PER_LAYER / 2e9;
+        assert!((s.decode_tokens_per_s * secs - 1.0).abs() < 1e-6);
     }
 
     #[test]
@@ -320,8 +343,11 @@ mod tests {
         let attn = 4.0 * 1024.0 * (256.0 * 257.0 / 2.0);
         let attn_rate = 2.0 * 2e9 * calibration::attention_flops_per_cycle(Simd::Avx512);
         let serial = 256.0 * calibration::serial_cycles_per_layer(1024, 1024) / 2e9;
-        let secs = (ops / rate.prefill_ops_per_cycle / (2.0 * 2e9) + attn / attn_rate + serial)
-            / calibration::PREFILL_EFFICIENCY;
+        let rows = 1024.0 * 257.0 * (rate.prefill_row_cycles + rate.prefill_input_cycles);
+        let secs =
+            ((ops / rate.prefill_ops_per_cycle + rows) / (2.0 * 2e9) + attn / attn_rate + serial)
+                / calibration::PREFILL_EFFICIENCY
+                + calibration::HANDOFF_CYCLES_PER_LAYER / 2e9;
         assert!((s.ttft_ms / (secs * 1e3) - 1.0).abs() < 1e-9);
         assert!((s.prefill_tokens_per_s * secs / 256.0 - 1.0).abs() < 1e-9);
     }

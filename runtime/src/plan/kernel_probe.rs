@@ -1,8 +1,9 @@
 //! How fast ember's kernels run on one core of this machine at the kernel level in use, on data
 //! that stays in cache: each weight type's matrix products (one token: decode; 64 tokens:
-//! prefill) and attention. These per-core, per-cycle rates are what the cost model scales by a
+//! prefill), at two row lengths so that a per-byte (per-op) cost and a per-output-row cost
+//! separate (short rows, as in small models, pay the row cost more often), and attention. These per-core, per-cycle rates are what the cost model scales by a
 //! device's clock and cores. `ember plan --calibrate` runs it (once per `EMBER_ISA` level) and
-//! prints the tables `calibration.rs` commits. About two seconds.
+//! prints the tables `calibration.rs` commits. About six seconds per level.
 
 use std::time::Instant;
 
@@ -27,9 +28,14 @@ pub const TYPES: [GgmlType; 9] = [
     GgmlType::Q4_0,
 ];
 
-/// Row length and rows of the probe's matrix: 256 KiB to 512 KiB of weights, inside a core's L2.
-const K: usize = 2048;
-const ROWS: usize = 128;
+/// The probe's matrices: 64 rows of 512 and of 4096 values, and 256 rows of 4096 (up to 2 MiB
+/// of weights: L2 or L3). The three separate a per-byte (per-op) cost from a per-output-row
+/// cost (short rows, as in small models, pay it more often) and a per-input cost (quantizing
+/// the activations, paid once per product however many rows it has).
+const ROWS: usize = 64;
+const MANY_ROWS: usize = 256;
+const SHORT: usize = 512;
+const LONG: usize = 4096;
 /// Tokens of the prefill product (a multiple of the kernels' 8-token tiles).
 const TOKENS: usize = 64;
 
@@ -111,15 +117,21 @@ fn level(isa: Isa) -> Simd {
     }
 }
 
-/// Calls per second of `call`: the best of five 20 ms windows after one warm-up call (on a
-/// shared machine, interference only ever slows a window down).
+/// Calls per second of `call`: the best of up to thirty 5 ms windows after one warm-up call. On a
+/// shared machine interference only ever slows a window down, and short windows are the ones
+/// a time slice of another process is likely to miss.
 fn best_rate(mut call: impl FnMut() -> Result<()>) -> Result<f64> {
     call()?;
     let mut best: f64 = 0.0;
-    for _ in 0..5 {
+    let budget = Instant::now();
+    // Slow products (the portable path) stop after a quarter second and at least three.
+    for w in 0..30 {
+        if w >= 3 && budget.elapsed().as_secs_f64() > 0.25 {
+            break;
+        }
         let start = Instant::now();
         let mut calls = 0u32;
-        while start.elapsed().as_secs_f64() < 0.02 {
+        while start.elapsed().as_secs_f64() < 0.005 {
             call()?;
             calls += 1;
         }
@@ -151,45 +163,79 @@ fn attention(hz: f64) -> Result<f64> {
 }
 
 fn measure(isa: Isa, ty: GgmlType, hz: f64) -> Result<KernelRate> {
-    let pool = ThreadPool::new(1);
-    let w = weights(ty);
-    let x: Vec<f32> = (0..K * TOKENS)
-        .map(|i| ((i % 17) as f32 - 8.0) / 8.0)
-        .collect();
-    let mut y = vec![0.0f32; ROWS * TOKENS];
-    let scratch_len = ember_kernels::matmul_scratch_bytes(ty, K, TOKENS)
-        .map_err(|e| Error::Kernel(e.to_string()))?;
-    let mut scratch = vec![0u8; scratch_len];
-    // Calls per second of a product of `n` tokens.
-    let mut rate = |n: usize| {
-        best_rate(|| {
-            ember_kernels::matmul_at(
-                isa,
-                &pool,
-                ty,
-                &w,
-                K,
-                ROWS,
-                &x[..n * K],
-                n,
-                &mut scratch,
-                &mut y[..n * ROWS],
-            )
-            .map_err(|e| Error::Kernel(format!("{ty}: {e}")))
-        })
+    let row_bytes = |k: usize| ty.row_bytes(k as u64).unwrap_or(0) as f64;
+    let points = [(SHORT, ROWS), (LONG, ROWS), (LONG, MANY_ROWS)];
+    let rate = |n: usize, work: &dyn Fn(usize, usize) -> f64| -> Result<[f64; 3]> {
+        let mut c = [[0.0; 4]; 3];
+        for (i, &(k, m)) in points.iter().enumerate() {
+            c[i] = [
+                work(k, m),
+                (m * n) as f64,
+                (k * n) as f64,
+                cycles(isa, ty, k, m, n, hz)?,
+            ];
+        }
+        Ok(fit(c))
     };
-    let decode = rate(1)? * w.len() as f64 / hz;
-    let prefill = rate(TOKENS)? * (2 * K * ROWS * TOKENS) as f64 / hz;
+    let decode = rate(1, &|k, m| row_bytes(k) * m as f64)?;
+    let prefill = rate(TOKENS, &|k, m| (2 * k * m * TOKENS) as f64)?;
     Ok(KernelRate {
-        decode_bytes_per_cycle: decode,
-        prefill_ops_per_cycle: prefill,
+        decode_bytes_per_cycle: 1.0 / decode[0],
+        decode_row_cycles: decode[1],
+        decode_input_cycles: decode[2],
+        prefill_ops_per_cycle: 1.0 / prefill[0],
+        prefill_row_cycles: prefill[1],
+        prefill_input_cycles: prefill[2],
     })
 }
 
-/// `ROWS` rows of `K` well-formed values of `ty`: random bits, with every block's f16 scales
+/// Solve `cycles = a × work + b × outputs + c × inputs` through three measured points
+/// (`[work, outputs, inputs, cycles]` each) by Cramer's rule. Noise can make the small
+/// overhead terms come out negative: they are then dropped and `a` taken from the largest
+/// product alone.
+fn fit(p: [[f64; 4]; 3]) -> [f64; 3] {
+    let det = |m: [[f64; 3]; 3]| {
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    };
+    let m = p.map(|r| [r[0], r[1], r[2]]);
+    let d = det(m);
+    let solve = |col: usize| {
+        let mut mc = m;
+        for (row, pr) in mc.iter_mut().zip(&p) {
+            row[col] = pr[3];
+        }
+        det(mc) / d
+    };
+    let (a, b, c) = (solve(0), solve(1), solve(2));
+    if a > 0.0 && b >= 0.0 && c >= 0.0 && d != 0.0 {
+        [a, b, c]
+    } else {
+        [p[2][3] / p[2][0], 0.0, 0.0]
+    }
+}
+
+/// Cycles of one product of an `m` × `k` matrix of `ty` with `n` tokens.
+fn cycles(isa: Isa, ty: GgmlType, k: usize, m: usize, n: usize, hz: f64) -> Result<f64> {
+    let pool = ThreadPool::new(1);
+    let w = weights(ty, k, m);
+    let x: Vec<f32> = (0..k * n).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
+    let mut y = vec![0.0f32; m * n];
+    let scratch_len =
+        ember_kernels::matmul_scratch_bytes(ty, k, n).map_err(|e| Error::Kernel(e.to_string()))?;
+    let mut scratch = vec![0u8; scratch_len];
+    let calls = best_rate(|| {
+        ember_kernels::matmul_at(isa, &pool, ty, &w, k, m, &x, n, &mut scratch, &mut y)
+            .map_err(|e| Error::Kernel(format!("{ty}: {e}")))
+    })?;
+    Ok(hz / calls)
+}
+
+/// `rows` rows of `k` well-formed values of `ty`: random bits, with every block's f16 scales
 /// set to a small normal number (random bits there could be NaN, infinities or subnormals,
 /// which some CPUs compute slowly).
-fn weights(ty: GgmlType) -> Vec<u8> {
+fn weights(ty: GgmlType, k: usize, rows: usize) -> Vec<u8> {
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = move || {
         state ^= state << 13;
@@ -197,7 +243,7 @@ fn weights(ty: GgmlType) -> Vec<u8> {
         state ^= state << 17;
         state
     };
-    let n = K * ROWS;
+    let n = k * rows;
     let small_f16 = 0x2C00u16.to_le_bytes(); // 0.0625
     match ty {
         GgmlType::F32 => (0..n)
@@ -236,10 +282,10 @@ mod tests {
     #[test]
     fn probe_weights_are_whole_rows() {
         for ty in TYPES {
-            assert_eq!(
-                weights(ty).len() as u64,
-                ty.row_bytes(K as u64).unwrap() * ROWS as u64
-            );
+            for (k, m) in [(SHORT, ROWS), (LONG, MANY_ROWS)] {
+                let len = weights(ty, k, m).len() as u64;
+                assert_eq!(len, ty.row_bytes(k as u64).unwrap() * m as u64);
+            }
         }
     }
 
@@ -247,6 +293,21 @@ mod tests {
     fn kernels_and_attention_have_rates() {
         let r = measure(Isa::Scalar, GgmlType::Q4_0, 2e9).unwrap();
         assert!(r.decode_bytes_per_cycle > 0.0 && r.prefill_ops_per_cycle > 0.0);
+        assert!(r.decode_row_cycles >= 0.0 && r.prefill_row_cycles >= 0.0);
+        assert!(r.decode_input_cycles >= 0.0 && r.prefill_input_cycles >= 0.0);
+    }
+
+    #[test]
+    fn fit_recovers_the_three_costs() {
+        let cost = |w: f64, o: f64, i: f64| [w, o, i, 0.5 * w + 3.0 * o + 2.0 * i];
+        let f = fit([
+            cost(1e4, 64.0, 512.0),
+            cost(8e4, 64.0, 4096.0),
+            cost(3.2e5, 256.0, 4096.0),
+        ]);
+        for (got, want) in f.iter().zip([0.5, 3.0, 2.0]) {
+            assert!((got - want).abs() < 1e-9, "{f:?}");
+        }
         assert!(attention(2e9).unwrap() > 0.0);
         let s = serial(2e9).unwrap();
         assert!(s.swiglu_cycles > 0.0 && s.vector_cycles > 0.0);
