@@ -409,6 +409,31 @@ fn llama1b_shape_prompt_tokens_match_llama_cpp() {
     check_tokenization("llama1b-shape-mixed.json");
 }
 
+#[test]
+fn gemma3_270m_greedy_matches_llama_cpp() {
+    check_golden("gemma3-270m-q4_k_m.json");
+}
+
+#[test]
+fn gemma3_270m_prompt_tokens_match_llama_cpp() {
+    check_tokenization("gemma3-270m-q4_k_m.json");
+}
+
+#[test]
+fn qwen2_5_coder_0_5b_greedy_matches_llama_cpp() {
+    check_golden("qwen2.5-coder-0.5b.json");
+}
+
+#[test]
+fn qwen2_5_coder_0_5b_prompt_tokens_match_llama_cpp() {
+    check_tokenization("qwen2.5-coder-0.5b.json");
+}
+
+#[test]
+fn qwen2_5_coder_0_5b_chat_template_matches_llama_cpp() {
+    check_chat_template("qwen2.5-coder-0.5b.json");
+}
+
 // ---- The GPU backend (issue 4) ----------------------------------------------------------------
 // On wgpu (in CI: Mesa's lavapipe, a software Vulkan driver: correct but ~1000× slower than a
 // GPU, hence fewer steps, the 325-token prompt left out and, for the 1B-shape model, two short
@@ -448,6 +473,35 @@ fn llama1b_shape_gpu_greedy_matches_cpu_and_llama_cpp() {
             device: DeviceChoice::Gpu,
             cases: &["short", "french"],
             max_steps: 8,
+            n_batch: 16,
+        },
+    );
+}
+
+/// Gemma 3 on the burn engine: q/k norms, two RoPE bases, post-norms, GeGLU, embedding scale,
+/// Q5_0 weights; the 262k-token head makes each step slow on lavapipe, hence two short prompts.
+#[test]
+fn gemma3_270m_gpu_greedy_matches_cpu_and_llama_cpp() {
+    check_golden_on(
+        "gemma3-270m-q4_k_m.json",
+        Scope {
+            device: DeviceChoice::Gpu,
+            cases: &["short", "french"],
+            max_steps: 4,
+            n_batch: 16,
+        },
+    );
+}
+
+/// Qwen2.5-Coder 0.5B on the burn engine: biases, NeoX RoPE, Q5_0 and Q8_0 weights.
+#[test]
+fn qwen2_5_coder_0_5b_gpu_greedy_matches_cpu_and_llama_cpp() {
+    check_golden_on(
+        "qwen2.5-coder-0.5b.json",
+        Scope {
+            device: DeviceChoice::Gpu,
+            cases: &["short", "code_python"],
+            max_steps: 4,
             n_batch: 16,
         },
     );

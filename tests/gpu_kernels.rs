@@ -47,8 +47,8 @@ fn devices() -> Vec<(String, Device)> {
 /// Byte offsets of f16 scales inside one block (random bytes there could be NaN or huge).
 fn scale_fields(ty: GgmlType) -> &'static [usize] {
     match ty {
-        GgmlType::Q4_0 | GgmlType::Q8_0 => &[0],
-        GgmlType::Q4_1 | GgmlType::Q4_K => &[0, 2],
+        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[0],
+        GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K => &[0, 2],
         GgmlType::Q6_K => &[208],
         _ => &[],
     }
@@ -93,6 +93,8 @@ fn q_matmul_matches_dequantized_f64_product_on_every_gpu_type() {
         GgmlType::F16,
         GgmlType::Q4_0,
         GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
         GgmlType::Q8_0,
         GgmlType::Q4_K,
         GgmlType::Q6_K,
@@ -198,11 +200,21 @@ fn attention_matches_f64_causal_gqa() {
     // tokens after 4096 over 32 heads, whose scores (34 MB) exceed the kernel's 32 MiB scratch,
     // so the batch is processed in two slices.
     for shape in [(3, 4, 2, 32, 16, 5), (64, 32, 8, 8, 4160, 4096)] {
-        check_attention(shape);
+        check_attention(shape, 1.0 / (shape.3 as f32).sqrt(), None);
     }
 }
 
-fn check_attention((n, n_head, n_kv, hd, n_ctx, pos): (usize, usize, usize, usize, usize, usize)) {
+#[test]
+fn sliding_window_attention_sees_only_its_window() {
+    // Gemma 3's local layers: each token sees its last `window` positions (itself included),
+    // with the scale the model gives (its queries are pre-scaled, so 1.0 here).
+    check_attention((6, 4, 1, 16, 32, 7), 1.0, Some(4));
+    check_attention((1, 2, 2, 16, 32, 20), 0.25, Some(8));
+}
+
+type AttnCase = (usize, usize, usize, usize, usize, usize);
+
+fn check_attention((n, n_head, n_kv, hd, n_ctx, pos): AttnCase, scale: f32, window: Option<usize>) {
     for (name, device) in devices() {
         let mut rng = Rng(11);
         let q: Vec<f32> = (0..n * n_head * hd).map(|_| rng.f32()).collect();
@@ -220,12 +232,15 @@ fn check_attention((n, n_head, n_kv, hd, n_ctx, pos): (usize, usize, usize, usiz
             cache(&vc).into_dispatch(),
             n_head,
             pos,
+            scale,
+            window,
         )));
         for t in 0..n {
             for h in 0..n_head {
                 let kv = h / (n_head / n_kv);
                 let len = pos + t + 1;
-                let scores: Vec<f64> = (0..len)
+                let start = window.map_or(0, |w| len.saturating_sub(w));
+                let scores: Vec<f64> = (start..len)
                     .map(|j| {
                         (0..hd)
                             .map(|d| {
@@ -233,15 +248,16 @@ fn check_attention((n, n_head, n_kv, hd, n_ctx, pos): (usize, usize, usize, usiz
                                     * kc[(kv * n_ctx + j) * hd + d] as f64
                             })
                             .sum::<f64>()
-                            / (hd as f64).sqrt()
+                            * scale as f64
                     })
                     .collect();
                 let max = scores.iter().copied().fold(f64::MIN, f64::max);
                 let sum: f64 = scores.iter().map(|s| (s - max).exp()).sum();
                 for d in 0..hd {
-                    let want: f64 = (0..len)
+                    let want: f64 = (start..len)
                         .map(|j| {
-                            (scores[j] - max).exp() / sum * vc[(kv * n_ctx + j) * hd + d] as f64
+                            (scores[j - start] - max).exp() / sum
+                                * vc[(kv * n_ctx + j) * hd + d] as f64
                         })
                         .sum();
                     let g = got[(t * n_head + h) * hd + d] as f64;
@@ -321,6 +337,8 @@ fn profile_ops_on_wgpu() {
                 cache.clone().into_dispatch(),
                 n_head,
                 pos,
+                0.125,
+                None,
             )))
         };
         run();

@@ -207,7 +207,7 @@ fn hf_directory_matches_llama_cpp_on_the_f16_gguf() {
     let model = load(&hf_dir(g));
     // Zero-copy: only the f16 norm vectors are converted, every matrix stays in the shards.
     assert_eq!(model.arch().token_embd.ty, ember_quant::GgmlType::F16);
-    assert!(!model.is_converted(&model.arch().layers[0].wq));
+    assert!(!model.is_converted(&model.arch().mats[0].1));
     check_against(&model, g, &g["f16"], "hf-f16", &F16);
 }
 
@@ -230,7 +230,7 @@ fn own_q8_0_safetensors_matches_llama_cpp_on_the_q8_0_gguf() {
         "q8_0 safetensors: {} bytes (llama.cpp Q8_0 GGUF: {gguf_bytes})",
         report.output_bytes
     );
-    assert_eq!(model.arch().layers[0].wq.ty, ember_quant::GgmlType::Q8_0);
+    assert_eq!(model.arch().mats[0].1.ty, ember_quant::GgmlType::Q8_0);
     assert_eq!(
         model.n_params(),
         report.n_params,

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use ember_quant::gguf::Gguf;
 use ember_quant::safetensors::Safetensors;
 
-use crate::arch::llama::Llama;
-use crate::arch::WeightData;
+use crate::arch::{Definition, WeightData};
 use crate::hf;
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
@@ -64,7 +63,7 @@ pub struct Model {
     /// The weight files (one for GGUF, one per shard for HF checkpoints), then any converted
     /// vectors; `QTensor::file` indexes this.
     files: Vec<Storage>,
-    arch: Llama,
+    arch: Definition,
     tokenizer: Tokenizer,
     chat_template: Option<String>,
     name: Option<String>,
@@ -170,7 +169,7 @@ impl Model {
         self
     }
 
-    pub fn arch(&self) -> &Llama {
+    pub fn arch(&self) -> &Definition {
         &self.arch
     }
 
@@ -228,7 +227,7 @@ impl WeightData for Model {
 /// What each loader produces.
 struct Loaded {
     files: Vec<Storage>,
-    arch: Llama,
+    arch: Definition,
     tokenizer: Tokenizer,
     chat_template: Option<String>,
     name: Option<String>,
@@ -262,7 +261,7 @@ fn load_gguf(path: &Path, storage: Storage) -> Result<Loaded> {
         path: path.to_path_buf(),
         source,
     })?;
-    let arch = Llama::from_gguf(&gguf)?;
+    let arch = crate::arch::from_gguf(&gguf)?;
     let tokenizer = Tokenizer::from_gguf(&gguf)?;
     let chat_template = gguf.get_str("tokenizer.chat_template").map(str::to_owned);
     let name = gguf.get_str("general.name").map(str::to_owned);
@@ -348,7 +347,7 @@ fn from_safetensors(
     };
     let arch = {
         let bytes: Vec<&[u8]> = files.iter().map(Storage::bytes).collect();
-        hf::weights::build_llama(&config, &table, &bytes, &mut conv)?
+        hf::weights::build(&config, &table, &bytes, &mut conv)?
     };
     // The extra file is always present (possibly empty) so `conv.file` stays valid.
     files.push(Storage::Floats(conv.data));

@@ -20,9 +20,9 @@ use ember_quant::gguf::Gguf;
 use ember_quant::safetensors::{header, TensorSpec, TYPE_KEY_PREFIX};
 use ember_quant::GgmlType;
 
-use crate::arch::llama::Variant;
 use crate::arch::ops::RopeStyle;
 use crate::arch::QTensor;
+use crate::arch::{Matrix, Variant};
 use crate::hf::{self, keys, weights};
 use crate::tokenizer::VocabData;
 use crate::{Error, LoadParams, Model, Result};
@@ -103,6 +103,11 @@ pub fn quantize(
     let c = &arch.config;
     let tied = arch.output.name == arch.token_embd.name && arch.output.file == arch.token_embd.file;
     let (docs, pre) = documents(input, &model, tied)?;
+    if c.variant == Variant::Gemma3 {
+        return Err(Error::UnsupportedArchitecture(
+            "gemma3: ember's quantized format holds HF-named Llama-family checkpoints".into(),
+        ));
+    }
     let permuted = c.rope.style == RopeStyle::Normal;
     if permuted && c.variant != Variant::Llama {
         return Err(Error::InvalidArgument(
@@ -118,31 +123,23 @@ pub fn quantize(
     );
     let mut vectors: Vec<(&QTensor, String)> = Vec::new();
     let mut jobs: Vec<Job> = Vec::new();
-    for (i, l) in arch.layers.iter().enumerate() {
-        let n = |s: &str| weights::layer_name(i, s);
-        vectors.push((&l.attn_norm, n("input_layernorm.weight")));
-        vectors.push((&l.ffn_norm, n("post_attention_layernorm.weight")));
-        for (b, s) in [(&l.bq, "q"), (&l.bk, "k"), (&l.bv, "v")] {
-            if let Some(b) = b {
-                vectors.push((b, n(&format!("self_attn.{s}_proj.bias"))));
-            }
-        }
-        for (t, s, heads) in [
-            (&l.wq, "self_attn.q_proj.weight", Some(c.n_head)),
-            (&l.wk, "self_attn.k_proj.weight", Some(c.n_head_kv)),
-            (&l.wv, "self_attn.v_proj.weight", None),
-            (&l.wo, "self_attn.o_proj.weight", None),
-            (&l.w_gate, "mlp.gate_proj.weight", None),
-            (&l.w_up, "mlp.up_proj.weight", None),
-            (&l.w_down, "mlp.down_proj.weight", None),
-        ] {
-            jobs.push(Job {
-                src: t,
-                name: n(s),
-                ty,
-                unpermute_heads: heads.filter(|_| permuted),
-            });
-        }
+    // Tensors carry GGUF names (GGUF input) or already HF ones (HF input).
+    let hf_name = |t: &QTensor| weights::hf_name_of_gguf(&t.name).unwrap_or_else(|| t.name.clone());
+    for t in &arch.vecs {
+        vectors.push((t, hf_name(t)));
+    }
+    for (matrix, t) in &arch.mats {
+        let heads = match matrix {
+            Matrix::Q => Some(c.n_head),
+            Matrix::K => Some(c.n_head_kv),
+            _ => None,
+        };
+        jobs.push(Job {
+            src: t,
+            name: hf_name(t),
+            ty,
+            unpermute_heads: heads.filter(|_| permuted),
+        });
     }
     vectors.push((&arch.output_norm, weights::OUTPUT_NORM.into()));
     if let Some(r) = &arch.rope_freqs {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use ember_kernels::ThreadPool;
 
-use crate::arch::llama::State;
+use crate::arch::cpu::{self, State};
 use crate::device::DeviceChoice;
 use crate::{Error, Model, Result};
 
@@ -220,12 +220,17 @@ impl Session {
             let arch = self.model.arch();
             match &mut self.engine {
                 Engine::Cpu { pool, state } => {
-                    arch.forward(self.model.weight_data(), pool, state, batch, pos)?
+                    cpu::forward(arch, self.model.weight_data(), pool, state, batch, pos)?
                 }
                 #[cfg(feature = "gpu")]
-                Engine::Graph { weights, state } => {
-                    arch.forward_graph(self.model.weight_data(), weights, state, batch, pos)?
-                }
+                Engine::Graph { weights, state } => crate::gpu::graph::forward(
+                    arch,
+                    self.model.weight_data(),
+                    weights,
+                    state,
+                    batch,
+                    pos,
+                )?,
             }
             self.tokens.extend_from_slice(batch);
             let logits_all = self.logits_rows().1;

@@ -10,6 +10,8 @@ pub const TY_Q4_1: u32 = 3;
 pub const TY_Q8_0: u32 = 4;
 pub const TY_Q4_K: u32 = 5;
 pub const TY_Q6_K: u32 = 6;
+pub const TY_Q5_0: u32 = 7;
+pub const TY_Q5_1: u32 = 8;
 
 /// Byte `b` of the packed weight words (little-endian), as 0..=255.
 #[cube]
@@ -128,6 +130,43 @@ fn dequant_group(w: &[u32], row: usize, g: usize, vals: &mut Array<f32>, #[compt
                 let l = 4 * c + j as usize;
                 vals[l] = d * f32::cast_from(b & 0xFu32) + m;
                 vals[l + 16] = d * f32::cast_from(b >> 4u32) + m;
+            }
+        }
+    } else if comptime!(ty == TY_Q5_0) {
+        // 22 bytes: d, 4 bytes of fifth bits, 16 bytes of nibbles; value d * (q - 16).
+        let base = row + g * 22;
+        let d = f16_at(w, base);
+        let qh = u32_at(w, base + 2);
+        #[unroll]
+        for c in 0..4usize {
+            let q = u32_at(w, base + 6 + 4 * c);
+            #[unroll]
+            for j in 0..4u32 {
+                let b = (q >> (8u32 * j)) & 0xFFu32;
+                let l = 4 * c + j as usize;
+                let h0 = ((qh >> (l as u32)) & 1u32) << 4u32;
+                let h1 = ((qh >> (l as u32 + 16u32)) & 1u32) << 4u32;
+                vals[l] = d * (f32::cast_from((b & 0xFu32) | h0) - 16.0f32);
+                vals[l + 16] = d * (f32::cast_from((b >> 4u32) | h1) - 16.0f32);
+            }
+        }
+    } else if comptime!(ty == TY_Q5_1) {
+        // 24 bytes: d, m, 4 bytes of fifth bits, 16 bytes of nibbles; value d * q + m.
+        let base = row + g * 24;
+        let d = f16_at(w, base);
+        let m = f16_at(w, base + 2);
+        let qh = u32_at(w, base + 4);
+        #[unroll]
+        for c in 0..4usize {
+            let q = u32_at(w, base + 8 + 4 * c);
+            #[unroll]
+            for j in 0..4u32 {
+                let b = (q >> (8u32 * j)) & 0xFFu32;
+                let l = 4 * c + j as usize;
+                let h0 = ((qh >> (l as u32)) & 1u32) << 4u32;
+                let h1 = ((qh >> (l as u32 + 16u32)) & 1u32) << 4u32;
+                vals[l] = d * f32::cast_from((b & 0xFu32) | h0) + m;
+                vals[l + 16] = d * f32::cast_from((b >> 4u32) | h1) + m;
             }
         }
     } else if comptime!(ty == TY_Q8_0) {
@@ -343,7 +382,8 @@ pub fn rope_kernel(
 }
 
 /// One unit per (head, token, key position) of tokens `t0..t0 + n_tok`: the scaled dot product,
-/// or a large negative number past the token's own position (causal mask). Scores are
+/// or a large negative number past the token's own position (causal mask) or `window` or more
+/// positions before it (sliding window; `window > n_ctx` for none). Scores are
 /// `[head][token][len]`.
 #[allow(clippy::too_many_arguments)]
 #[cube(launch)]
@@ -360,6 +400,7 @@ pub fn attn_scores_kernel(
     pos: usize,
     len: usize,
     scale: f32,
+    window: usize,
 ) {
     let idx = ABSOLUTE_POS;
     if idx >= n_head * n_tok * len {
@@ -369,7 +410,7 @@ pub fn attn_scores_kernel(
     let ht = idx / len;
     let t = ht % n_tok;
     let h = ht / n_tok;
-    if j > pos + t0 + t {
+    if j > pos + t0 + t || j + window <= pos + t0 + t {
         scores[idx] = -1.0e30f32;
     } else {
         let qo = ((t0 + t) * n_head + h) * head_dim;

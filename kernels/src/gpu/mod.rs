@@ -37,6 +37,8 @@ pub fn weight_code(ty: GgmlType) -> Option<u32> {
         GgmlType::F16 => TY_F16,
         GgmlType::Q4_0 => TY_Q4_0,
         GgmlType::Q4_1 => TY_Q4_1,
+        GgmlType::Q5_0 => TY_Q5_0,
+        GgmlType::Q5_1 => TY_Q5_1,
         GgmlType::Q8_0 => TY_Q8_0,
         GgmlType::Q4_K => TY_Q4_K,
         GgmlType::Q6_K => TY_Q6_K,
@@ -205,11 +207,15 @@ pub struct AttnShape {
     pub n_ctx: usize,
     /// Position of the batch's first token.
     pub pos: usize,
+    /// Scores are `q·k * scale`.
+    pub scale: f32,
+    /// Each token sees this many positions back, itself included (`None`: all).
+    pub window: Option<usize>,
 }
 
 /// Causal grouped-query attention of `q` (`n × n_head × head_dim`) over the caches
 /// (`n_head_kv × n_ctx × head_dim` each, already holding the batch's keys and values), into
-/// `out` (same shape as `q`). Token `i` sees positions `0..=pos + i`.
+/// `out` (same shape as `q`). Token `i` sees positions `0..=pos + i`, the last `window` of them.
 pub fn attention(
     client: &Client,
     s: AttnShape,
@@ -231,7 +237,7 @@ pub fn attention(
     }
     let q_len = s.n * s.n_head * s.head_dim;
     let cache_len = s.n_head_kv * s.n_ctx * s.head_dim;
-    let scale = 1.0 / (s.head_dim as f32).sqrt();
+    let window = s.window.unwrap_or(s.n_ctx + 1);
     let group = s.n_head / s.n_head_kv;
     let elementwise = |total: usize| {
         let dim = CubeDim::new(client, total);
@@ -267,7 +273,8 @@ pub fn attention(
                 s.n_ctx,
                 s.pos,
                 len,
-                scale,
+                s.scale,
+                window,
             );
             let (count, dim) = elementwise(rows);
             softmax_rows_kernel::launch(

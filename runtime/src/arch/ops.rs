@@ -11,6 +11,16 @@ pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
+/// [`rms_norm`] of `x` into itself (q/k head norms, Gemma's post-norms).
+pub fn rms_norm_in_place(x: &mut [f32], weight: &[f32], eps: f32) {
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    let mean = (sum / x.len() as f64) as f32;
+    let scale = 1.0 / (mean + eps).sqrt();
+    for (v, &w) in x.iter_mut().zip(weight) {
+        *v = (*v * scale) * w;
+    }
+}
+
 /// [`rms_norm`] of every row of `x` (rows as long as `weight`) into the matching rows of `out`.
 pub fn rms_norm_rows(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     for (row, o) in x
@@ -96,6 +106,28 @@ pub fn swiglu(gate: &mut [f32], up: &[f32]) {
     }
 }
 
+/// GELU, tanh approximation, in f32 (ggml's `ggml_gelu_f32`).
+pub fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044715 * x * x)).tanh())
+}
+
+/// `gate = gelu(gate) * up`, the GeGLU activation, rounded as ggml's CPU backend does it: GELU
+/// comes from a table of f16 inputs to f16 outputs, saturating outside ±10.
+pub fn geglu(gate: &mut [f32], up: &[f32]) {
+    use half::f16;
+    for (g, &u) in gate.iter_mut().zip(up) {
+        let x = *g;
+        *g = if x <= -10.0 {
+            0.0
+        } else if x >= 10.0 {
+            x * u
+        } else {
+            f16::from_f32(gelu_tanh(f16::from_f32(x).to_f32())).to_f32() * u
+        };
+    }
+}
+
 /// `x += y`.
 pub fn add(x: &mut [f32], y: &[f32]) {
     for (a, &b) in x.iter_mut().zip(y) {
@@ -167,6 +199,23 @@ mod tests {
         rms_norm(&x, &[1.0; 4], 0.0, &mut out);
         let rms = (out.iter().map(|v| v * v).sum::<f32>() / 4.0).sqrt();
         assert!((rms - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn geglu_follows_gelu_to_f16_precision_and_saturates() {
+        let xs = [-12.0, -3.0, -0.5, 0.0, 0.7, 2.5, 11.0];
+        let mut g = xs;
+        geglu(&mut g, &[2.0; 7]);
+        for (&x, &y) in xs.iter().zip(&g) {
+            // GELU(x) = x * Phi(x); within f16's relative precision of the tanh formula.
+            let want = 2.0 * gelu_tanh(x);
+            assert!(
+                (y - want).abs() <= 2e-3 * want.abs().max(1e-2),
+                "{x}: {y} vs {want}"
+            );
+        }
+        assert_eq!(g[0], 0.0);
+        assert_eq!(g[6], 22.0);
     }
 
     #[test]

@@ -82,6 +82,55 @@ impl QTensor {
     }
 }
 
+/// Where an architecture file gets its tensors, by GGUF name, shape-checked: a GGUF file
+/// ([`Weights`]) or an HF checkpoint (`hf::weights`, which maps the names).
+pub trait TensorSource {
+    /// A matrix with `cols` inputs and `rows` outputs, in any type the kernels support.
+    fn matrix(&mut self, name: &str, cols: usize, rows: usize) -> Result<QTensor>;
+    /// An F32 vector of length `len` (norm weights, biases, rope frequency factors).
+    fn vector(&mut self, name: &str, len: usize) -> Result<QTensor>;
+    /// Whether the model has tensor `name`.
+    fn has(&self, name: &str) -> Result<bool>;
+    /// Total number of weights in the model.
+    fn n_params(&self) -> u64;
+
+    /// Like [`TensorSource::matrix`], but absent is fine.
+    fn optional_matrix(&mut self, name: &str, cols: usize, rows: usize) -> Result<Option<QTensor>> {
+        if self.has(name)? {
+            self.matrix(name, cols, rows).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Like [`TensorSource::vector`], but absent is fine.
+    fn optional_vector(&mut self, name: &str, len: usize) -> Result<Option<QTensor>> {
+        if self.has(name)? {
+            self.vector(name, len).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+impl TensorSource for Weights<'_, '_> {
+    fn matrix(&mut self, name: &str, cols: usize, rows: usize) -> Result<QTensor> {
+        Weights::matrix(self, name, cols, rows)
+    }
+
+    fn vector(&mut self, name: &str, len: usize) -> Result<QTensor> {
+        self.f32_vector(name, len)
+    }
+
+    fn has(&self, name: &str) -> Result<bool> {
+        Ok(self.gguf.tensor(name).is_some())
+    }
+
+    fn n_params(&self) -> u64 {
+        Weights::n_params(self)
+    }
+}
+
 /// Looks tensors up by name and checks their shapes and types while building a model.
 pub struct Weights<'g, 'a> {
     gguf: &'g Gguf<'a>,
@@ -111,14 +160,6 @@ impl<'g, 'a> Weights<'g, 'a> {
         QTensor::from_info(t)
     }
 
-    /// Like [`Weights::matrix`], but absent is fine.
-    pub fn optional_matrix(&self, name: &str, cols: usize, rows: usize) -> Result<Option<QTensor>> {
-        match self.gguf.tensor(name) {
-            None => Ok(None),
-            Some(_) => self.matrix(name, cols, rows).map(Some),
-        }
-    }
-
     /// An F32 vector of length `len` (norm weights, biases, rope frequency factors).
     pub fn f32_vector(&self, name: &str, len: usize) -> Result<QTensor> {
         let t = self.info(name)?;
@@ -138,14 +179,6 @@ impl<'g, 'a> Weights<'g, 'a> {
             });
         }
         Ok(q)
-    }
-
-    /// Like [`Weights::f32_vector`], but absent is fine.
-    pub fn optional_f32_vector(&self, name: &str, len: usize) -> Result<Option<QTensor>> {
-        match self.gguf.tensor(name) {
-            None => Ok(None),
-            Some(_) => self.f32_vector(name, len).map(Some),
-        }
     }
 
     /// Total number of weights in the file.

@@ -52,7 +52,20 @@ enum Command {
     Plan(plan::PlanArgs),
 }
 
+/// Rust ignores SIGPIPE, so once the reader of a pipe is gone (`ember info m.gguf | head`) every
+/// `println!` would panic; Unix tools end quietly instead, as the default action does.
+#[cfg(unix)]
+fn restore_sigpipe() {
+    // SAFETY: called first thing in `main`, before any thread exists; SIG_DFL is a valid action
+    // for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    restore_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run::command(a),

@@ -44,13 +44,16 @@ pub trait EmberOps: Backend {
     ) -> FloatTensor<Self>;
 
     /// Causal GQA of `q [n, n_head * head_dim]` (tokens at `pos..pos + n`) over the caches
-    /// `[n_head_kv, n_ctx, head_dim]`.
+    /// `[n_head_kv, n_ctx, head_dim]`, scores `q·k * scale`, each token seeing its last
+    /// `window` positions (all of them when `None`).
     fn attention(
         q: FloatTensor<Self>,
         k_cache: FloatTensor<Self>,
         v_cache: FloatTensor<Self>,
         n_head: usize,
         pos: usize,
+        scale: f32,
+        window: Option<usize>,
     ) -> FloatTensor<Self>;
 }
 
@@ -120,6 +123,8 @@ impl EmberOps for CubeBackend {
         v_cache: FloatTensor<Self>,
         n_head: usize,
         pos: usize,
+        scale: f32,
+        window: Option<usize>,
     ) -> FloatTensor<Self> {
         let q = into_contiguous(q);
         let [n_head_kv, n_ctx, head_dim] = k_cache.shape().dims();
@@ -137,6 +142,8 @@ impl EmberOps for CubeBackend {
             head_dim,
             n_ctx,
             pos,
+            scale,
+            window,
         };
         let (k_cache, v_cache) = (into_contiguous(k_cache), into_contiguous(v_cache));
         kernels::attention(
@@ -230,21 +237,24 @@ impl EmberOps for NdArray {
         v_cache: FloatTensor<Self>,
         n_head: usize,
         pos: usize,
+        scale: f32,
+        window: Option<usize>,
     ) -> FloatTensor<Self> {
         let [n_head_kv, n_ctx, hd] = k_cache.shape().dims();
         let [n, width] = q.shape().dims();
         let (q, kc, vc) = (floats(q), floats(k_cache), floats(v_cache));
         let group = n_head / n_head_kv;
-        let scale = 1.0 / (hd as f32).sqrt();
         let mut out = vec![0f32; n * width];
         let mut scores = vec![0f32; pos + n];
         for t in 0..n {
             for h in 0..n_head {
                 let qh = &q[(t * n_head + h) * hd..][..hd];
                 let kv = (h / group) * n_ctx * hd;
-                let len = pos + t + 1;
+                let end = pos + t + 1;
+                let start = window.map_or(0, |w| end.saturating_sub(w));
+                let len = end - start;
                 for (j, s) in scores[..len].iter_mut().enumerate() {
-                    let kj = &kc[kv + j * hd..][..hd];
+                    let kj = &kc[kv + (start + j) * hd..][..hd];
                     *s = qh.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() * scale;
                 }
                 let max = scores[..len].iter().copied().fold(f32::MIN, f32::max);
@@ -255,7 +265,7 @@ impl EmberOps for NdArray {
                 }
                 let o = &mut out[(t * n_head + h) * hd..][..hd];
                 for (j, &p) in scores[..len].iter().enumerate() {
-                    let vj = &vc[kv + j * hd..][..hd];
+                    let vj = &vc[kv + (start + j) * hd..][..hd];
                     for (o, v) in o.iter_mut().zip(vj) {
                         *o += p / sum * v;
                     }

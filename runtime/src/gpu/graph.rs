@@ -1,6 +1,6 @@
-//! The Llama/Qwen2 forward pass as a burn graph: the model definition of `arch::llama` (config
-//! and weight views), run with burn tensors on a GPU (wgpu) or on burn-ndarray. burn ops do the
-//! norms, residuals and SwiGLU; [`EmberOps`] does the quantized products, RoPE and attention.
+//! The burn engine: runs a [`Definition`]'s program with burn tensors on a GPU (wgpu) or on
+//! burn-ndarray. burn ops do the norms, scales, residuals and activations; [`EmberOps`] does the
+//! quantized products, RoPE and attention.
 
 use burn::backend::Dispatch;
 use burn::tensor::activation::silu;
@@ -9,9 +9,10 @@ use ember_kernels::gpu::MatmulKernel;
 use ember_quant::GgmlType;
 
 use super::ext::EmberOps;
-use crate::arch::llama::{check_batch, Llama};
+use crate::arch::cpu::check_batch;
 use crate::arch::ops::RopeStyle;
-use crate::arch::{QTensor, WeightData};
+use crate::arch::program::{Glu, Op, Reg, N_REGS};
+use crate::arch::{Definition, QTensor, WeightData};
 use crate::{Error, Result};
 
 /// Largest buffer one weight chunk takes: WebGPU's default `max_storage_buffer_binding_size`
@@ -85,25 +86,14 @@ fn vector(t: &QTensor, data: &dyn WeightData, device: &Device) -> Tensor<1> {
     Tensor::from_data(TensorData::new(v, [n]), (device, DType::F32))
 }
 
-struct LayerWeights {
-    attn_norm: Tensor<1>,
-    wq: QMatrix,
-    wk: QMatrix,
-    wv: QMatrix,
-    wo: QMatrix,
-    biases: Option<[Tensor<1>; 3]>,
-    ffn_norm: Tensor<1>,
-    w_gate: QMatrix,
-    w_up: QMatrix,
-    w_down: QMatrix,
-}
-
-/// A model's weights uploaded to one device, once; shared by that device's sessions.
+/// A model's weights uploaded to one device, once; shared by that device's sessions. Indexed
+/// as the definition's `mats` and `vecs`.
 pub struct DeviceWeights {
     pub device: Device,
     /// The product layout for this device (see [`MatmulKernel`]).
     pub kernel: MatmulKernel,
-    layers: Vec<LayerWeights>,
+    mats: Vec<QMatrix>,
+    vecs: Vec<Tensor<1>>,
     output_norm: Tensor<1>,
     output: QMatrix,
     /// Bytes uploaded.
@@ -112,7 +102,7 @@ pub struct DeviceWeights {
 
 impl DeviceWeights {
     pub fn upload(
-        model: &Llama,
+        def: &Definition,
         data: &dyn WeightData,
         device: &Device,
         kernel: MatmulKernel,
@@ -122,37 +112,18 @@ impl DeviceWeights {
             bytes += t.len;
             QMatrix::upload(t, data, device)
         };
-        let mut layers = Vec::with_capacity(model.layers.len());
-        for l in &model.layers {
-            let biases = match (&l.bq, &l.bk, &l.bv) {
-                (Some(q), Some(k), Some(v)) => Some([q, k, v].map(|b| vector(b, data, device))),
-                (None, None, None) => None,
-                _ => {
-                    return Err(Error::MissingTensor(format!(
-                        "{}: q, k and v biases come together on the GPU backend",
-                        l.wq.name
-                    )))
-                }
-            };
-            layers.push(LayerWeights {
-                attn_norm: vector(&l.attn_norm, data, device),
-                wq: mat(&l.wq)?,
-                wk: mat(&l.wk)?,
-                wv: mat(&l.wv)?,
-                wo: mat(&l.wo)?,
-                biases,
-                ffn_norm: vector(&l.ffn_norm, data, device),
-                w_gate: mat(&l.w_gate)?,
-                w_up: mat(&l.w_up)?,
-                w_down: mat(&l.w_down)?,
-            });
-        }
-        let output = mat(&model.output)?;
+        let mats = def
+            .mats
+            .iter()
+            .map(|(_, t)| mat(t))
+            .collect::<Result<Vec<_>>>()?;
+        let output = mat(&def.output)?;
         Ok(DeviceWeights {
             device: device.clone(),
             kernel,
-            layers,
-            output_norm: vector(&model.output_norm, data, device),
+            mats,
+            vecs: def.vecs.iter().map(|t| vector(t, data, device)).collect(),
+            output_norm: vector(&def.output_norm, data, device),
             output,
             bytes,
         })
@@ -176,19 +147,19 @@ pub struct GraphState {
 
 impl GraphState {
     pub fn new(
-        model: &Llama,
+        def: &Definition,
         w: &DeviceWeights,
         n_ctx: usize,
         n_batch: usize,
         logits_all: bool,
     ) -> GraphState {
-        let c = &model.config;
+        let c = &def.config;
         let cache = || {
             (0..c.n_layer)
                 .map(|_| Tensor::zeros([c.n_head_kv, n_ctx, c.head_dim], (&w.device, DType::F32)))
                 .collect()
         };
-        let half = c.rope.n_dims / 2;
+        let angles = def.ropes.len() * n_batch * (c.rope.n_dims / 2);
         GraphState {
             n_ctx,
             n_batch,
@@ -197,14 +168,14 @@ impl GraphState {
             logits: vec![0.0; if logits_all { n_batch } else { 1 } * c.n_vocab],
             logits_all,
             embd: vec![0.0; n_batch * c.n_embd],
-            cos: vec![0.0; n_batch * half],
-            sin: vec![0.0; n_batch * half],
+            cos: vec![0.0; angles],
+            sin: vec![0.0; angles],
         }
     }
 
     /// Device bytes of the KV cache.
-    pub fn bytes(&self, model: &Llama) -> usize {
-        2 * model.config.n_layer * model.config.kv_dim() * self.n_ctx * 4
+    pub fn bytes(&self, def: &Definition) -> usize {
+        2 * def.config.n_layer * def.config.kv_dim() * self.n_ctx * 4
     }
 }
 
@@ -214,98 +185,162 @@ fn rms_norm(x: Tensor<2>, weight: &Tensor<1>, eps: f32) -> Tensor<2> {
     x * (mean_sq + eps).sqrt().recip() * weight.clone().unsqueeze()
 }
 
-impl Llama {
-    /// The burn-graph twin of [`Llama::forward`]: run `tokens` at `pos..`, append their keys and
-    /// values to the device cache, and copy the logits back to `st.logits`.
-    pub fn forward_graph(
-        &self,
-        data: &dyn WeightData,
-        w: &DeviceWeights,
-        st: &mut GraphState,
-        tokens: &[u32],
-        pos: usize,
-    ) -> Result<()> {
-        let c = &self.config;
-        let n = tokens.len();
-        check_batch(n, st.n_batch, pos, st.n_ctx)?;
-        let (e, hd, half) = (c.n_embd, c.head_dim, c.rope.n_dims / 2);
-        let dev = &w.device;
-        let mk = w.kernel;
+/// GELU, tanh approximation.
+fn gelu_tanh(x: Tensor<2>) -> Tensor<2> {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    let inner = (x.clone() + x.clone().powi_scalar(3) * 0.044715) * SQRT_2_OVER_PI;
+    x * (inner.tanh() + 1.0) * 0.5
+}
 
-        // Embedding rows and RoPE angles are computed on the host and uploaded: a few KB.
-        self.batch_inputs(
-            data,
-            tokens,
-            pos,
-            &mut st.embd[..n * e],
-            &mut st.cos[..n * half],
-            &mut st.sin[..n * half],
-        )?;
-        let upload = |v: &[f32], cols: usize| -> Tensor<2> {
-            Tensor::from_data(TensorData::new(v.to_vec(), [n, cols]), (dev, DType::F32))
-        };
-        let mut x = upload(&st.embd[..n * e], e);
-        let cos = upload(&st.cos[..n * half], half).into_dispatch();
-        let sin = upload(&st.sin[..n * half], half).into_dispatch();
-        let neox = c.rope.style == RopeStyle::Neox;
-        let rope = |t: Tensor<2>| -> Tensor<2> {
-            Tensor::from_dispatch(<Dispatch as EmberOps>::rope(
-                t.into_dispatch(),
-                cos.clone(),
-                sin.clone(),
-                hd,
-                c.rope.n_dims,
-                neox,
-            ))
-        };
+/// The program's registers during one forward pass.
+struct Regs([Option<Tensor<2>>; N_REGS]);
 
-        for (l, lw) in w.layers.iter().enumerate() {
-            let h = rms_norm(x.clone(), &lw.attn_norm, c.rms_eps);
-            let mut q = lw.wq.matmul(h.clone(), mk);
-            let mut k = lw.wk.matmul(h.clone(), mk);
-            let mut v = lw.wv.matmul(h, mk);
-            if let Some([bq, bk, bv]) = &lw.biases {
-                q = q + bq.clone().unsqueeze();
-                k = k + bk.clone().unsqueeze();
-                v = v + bv.clone().unsqueeze();
-            }
-            let q = rope(q);
-            let k = rope(k);
-            // [n, kv_dim] -> [n_head_kv, n, head_dim], written at positions pos..pos + n.
-            let as_cache_rows = |t: Tensor<2>| t.reshape([n, c.n_head_kv, hd]).swap_dims(0, 1);
-            let range = [0..c.n_head_kv, pos..pos + n, 0..hd];
-            let kc = std::mem::replace(&mut st.k_cache[l], Tensor::empty([0, 0, 0], dev));
-            st.k_cache[l] = kc.slice_assign(range.clone(), as_cache_rows(k));
-            let vc = std::mem::replace(&mut st.v_cache[l], Tensor::empty([0, 0, 0], dev));
-            st.v_cache[l] = vc.slice_assign(range, as_cache_rows(v));
-            let att: Tensor<2> = Tensor::from_dispatch(<Dispatch as EmberOps>::attention(
-                q.into_dispatch(),
-                st.k_cache[l].clone().into_dispatch(),
-                st.v_cache[l].clone().into_dispatch(),
-                c.n_head,
-                pos,
-            ));
-            x = x + lw.wo.matmul(att, mk);
-
-            let h = rms_norm(x.clone(), &lw.ffn_norm, c.rms_eps);
-            let gate = lw.w_gate.matmul(h.clone(), mk);
-            let up = lw.w_up.matmul(h, mk);
-            x = x + lw.w_down.matmul(silu(gate) * up, mk);
-        }
-
-        let first = if st.logits_all { 0 } else { n - 1 };
-        let rows = n - first;
-        let last = x.slice([first..n, 0..e]);
-        let logits = w
-            .output
-            .matmul(rms_norm(last, &w.output_norm, c.rms_eps), mk);
-        let host = logits
-            .try_into_data()
-            .map_err(|err| Error::Gpu(format!("{err:?}")))?;
-        let host = host
-            .as_slice::<f32>()
-            .map_err(|err| Error::Gpu(format!("{err:?}")))?;
-        st.logits[..rows * c.n_vocab].copy_from_slice(host);
-        Ok(())
+impl Regs {
+    fn get(&self, r: Reg) -> Result<Tensor<2>> {
+        self.0[r as usize]
+            .clone()
+            .ok_or_else(|| Error::Gpu(format!("register {r:?} read before written")))
     }
+
+    fn set(&mut self, r: Reg, t: Tensor<2>) {
+        self.0[r as usize] = Some(t);
+    }
+}
+
+/// The burn-engine twin of `arch::cpu::forward`: run `tokens` at `pos..`, append their keys
+/// and values to the device cache, and copy the logits back to `st.logits`.
+pub fn forward(
+    def: &Definition,
+    data: &dyn WeightData,
+    w: &DeviceWeights,
+    st: &mut GraphState,
+    tokens: &[u32],
+    pos: usize,
+) -> Result<()> {
+    let c = &def.config;
+    let n = tokens.len();
+    check_batch(n, st.n_batch, pos, st.n_ctx)?;
+    let (e, hd, half) = (c.n_embd, c.head_dim, c.rope.n_dims / 2);
+    let dev = &w.device;
+    let mk = w.kernel;
+
+    // Embedding rows and RoPE angles are computed on the host and uploaded: a few KB.
+    let stride = st.n_batch * half;
+    def.batch_inputs(
+        data,
+        tokens,
+        pos,
+        &mut st.embd[..n * e],
+        stride,
+        &mut st.cos,
+        &mut st.sin,
+    )?;
+    let upload = |v: &[f32], cols: usize| -> Tensor<2> {
+        Tensor::from_data(TensorData::new(v.to_vec(), [n, cols]), (dev, DType::F32))
+    };
+    let angles: Vec<_> = (0..def.ropes.len())
+        .map(|r| {
+            let at = r * stride;
+            (
+                upload(&st.cos[at..at + n * half], half).into_dispatch(),
+                upload(&st.sin[at..at + n * half], half).into_dispatch(),
+            )
+        })
+        .collect();
+    let neox = c.rope.style == RopeStyle::Neox;
+    let rope = |t: Tensor<2>, r: usize| -> Tensor<2> {
+        let (cos, sin) = &angles[r];
+        Tensor::from_dispatch(<Dispatch as EmberOps>::rope(
+            t.into_dispatch(),
+            cos.clone(),
+            sin.clone(),
+            hd,
+            c.rope.n_dims,
+            neox,
+        ))
+    };
+
+    let mut regs = Regs(Default::default());
+    regs.set(Reg::X, upload(&st.embd[..n * e], e));
+    for ops in &def.layers {
+        for op in ops {
+            match *op {
+                Op::RmsNorm { src, w: v, out } => {
+                    let y = rms_norm(regs.get(src)?, &w.vecs[v.0], c.rms_eps);
+                    regs.set(out, y);
+                }
+                Op::HeadNorm { reg, w: v } => {
+                    let x = regs.get(reg)?;
+                    let [rows, width] = x.dims();
+                    let heads = x.reshape([rows * (width / hd), hd]);
+                    let y = rms_norm(heads, &w.vecs[v.0], c.rms_eps);
+                    regs.set(reg, y.reshape([rows, width]));
+                }
+                Op::Matmul { src, ref outs } => {
+                    let x = regs.get(src)?;
+                    for &(m, out) in outs {
+                        regs.set(out, w.mats[m.0].matmul(x.clone(), mk));
+                    }
+                }
+                Op::Bias { reg, b } => {
+                    let y = regs.get(reg)? + w.vecs[b.0].clone().unsqueeze();
+                    regs.set(reg, y);
+                }
+                Op::Scale { reg, factor } => regs.set(reg, regs.get(reg)? * factor),
+                Op::Rope { reg, rope: r } => regs.set(reg, rope(regs.get(reg)?, r)),
+                Op::Attention {
+                    q,
+                    k,
+                    v,
+                    out,
+                    layer,
+                    scale,
+                    window,
+                } => {
+                    // [n, kv_dim] -> [n_head_kv, n, head_dim], written at positions pos..pos + n.
+                    let as_cache_rows =
+                        |t: Tensor<2>| t.reshape([n, c.n_head_kv, hd]).swap_dims(0, 1);
+                    let range = [0..c.n_head_kv, pos..pos + n, 0..hd];
+                    for (reg, cache) in [(k, &mut st.k_cache[layer]), (v, &mut st.v_cache[layer])] {
+                        let old = std::mem::replace(cache, Tensor::empty([0, 0, 0], dev));
+                        *cache = old.slice_assign(range.clone(), as_cache_rows(regs.get(reg)?));
+                    }
+                    let att = Tensor::from_dispatch(<Dispatch as EmberOps>::attention(
+                        regs.get(q)?.into_dispatch(),
+                        st.k_cache[layer].clone().into_dispatch(),
+                        st.v_cache[layer].clone().into_dispatch(),
+                        c.n_head,
+                        pos,
+                        scale,
+                        window,
+                    ));
+                    regs.set(out, att);
+                }
+                Op::Glu { gate, up, act } => {
+                    let g = regs.get(gate)?;
+                    let g = match act {
+                        Glu::Silu => silu(g),
+                        Glu::GeluTanh => gelu_tanh(g),
+                    };
+                    regs.set(gate, g * regs.get(up)?);
+                }
+                Op::Add { dst, src } => regs.set(dst, regs.get(dst)? + regs.get(src)?),
+            }
+        }
+    }
+
+    let first = if st.logits_all { 0 } else { n - 1 };
+    let rows = n - first;
+    let last = regs.get(Reg::X)?.slice([first..n, 0..e]);
+    let logits = w
+        .output
+        .matmul(rms_norm(last, &w.output_norm, c.rms_eps), mk);
+    let host = logits
+        .try_into_data()
+        .map_err(|err| Error::Gpu(format!("{err:?}")))?;
+    let host = host
+        .as_slice::<f32>()
+        .map_err(|err| Error::Gpu(format!("{err:?}")))?;
+    st.logits[..rows * c.n_vocab].copy_from_slice(host);
+    Ok(())
 }

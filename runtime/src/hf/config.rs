@@ -3,8 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::arch::llama::{Config, Variant};
 use crate::arch::ops::{Rope, RopeStyle};
+use crate::arch::{Config, Variant};
 use crate::{Error, Result};
 
 /// Llama 3 RoPE frequency scaling (`rope_scaling.rope_type == "llama3"`), which llama.cpp
@@ -72,6 +72,7 @@ pub fn parse(text: &str) -> Result<HfConfig> {
     let variant = match model_type {
         "llama" | "mistral" => Variant::Llama,
         "qwen2" => Variant::Qwen2,
+        "qwen3" => Variant::Qwen3,
         other => return Err(Error::UnsupportedArchitecture(other.into())),
     };
     let uint = |k: &str| -> Result<Option<usize>> {
@@ -200,6 +201,13 @@ pub fn to_json(c: &Config, tied_embeddings: bool) -> Result<String> {
     let (arch, model_type) = match c.variant {
         Variant::Llama => ("LlamaForCausalLM", "llama"),
         Variant::Qwen2 => ("Qwen2ForCausalLM", "qwen2"),
+        Variant::Qwen3 => ("Qwen3ForCausalLM", "qwen3"),
+        // Gemma's HF norm weights are `w` where GGUF stores `1 + w`: not written.
+        Variant::Gemma3 => {
+            return Err(Error::UnsupportedArchitecture(
+                "gemma3 as an HF checkpoint".into(),
+            ))
+        }
     };
     let mut m = Map::new();
     m.insert("architectures".into(), json!([arch]));

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! config.json ─► config::parse ─► Config (NeoX RoPE: HF q/k rows are unpermuted)
-//! *.safetensors ─► ember_quant::safetensors ─► weights::TensorTable ─► weights::build_llama
+//! *.safetensors ─► ember_quant::safetensors ─► weights::TensorTable ─► weights::build
 //! tokenizer.json + tokenizer_config.json ─► tokenizer::parse ─► VocabData ─► Tokenizer
 //! ```
 

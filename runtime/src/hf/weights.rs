@@ -1,5 +1,6 @@
-//! Hugging Face tensor names onto ember's Llama definition, zero-copy: every matrix is a view
-//! into its shard's memory map. Only norm vectors that are not 4-byte aligned F32 in the file
+//! Hugging Face checkpoints as a [`TensorSource`] for the architecture files: GGUF tensor names
+//! mapped to HF names (the table is the architecture's, `arch::llama::HF_LAYER_NAMES`),
+//! zero-copy: every matrix is a view into its shard's memory map. Only norm vectors that are not 4-byte aligned F32 in the file
 //! (HF checkpoints store them in f16/bf16) and computed RoPE factors are converted, into one
 //! small owned buffer that the model exposes as an extra "file" after the shards.
 
@@ -9,8 +10,8 @@ use ember_quant::safetensors::{Safetensors, SafetensorsError};
 use ember_quant::GgmlType;
 
 use super::config::HfConfig;
-use crate::arch::llama::{Layer, Llama, Variant};
-use crate::arch::QTensor;
+use crate::arch::llama::HF_LAYER_NAMES;
+use crate::arch::{Definition, QTensor, TensorSource};
 use crate::{Error, Result};
 
 /// Name of the optional RoPE frequency-factor tensor in ember's quantized files.
@@ -26,22 +27,6 @@ pub fn layer_name(layer: usize, suffix: &str) -> String {
     format!("model.layers.{layer}.{suffix}")
 }
 
-/// HF suffix of each per-layer GGUF tensor (`blk.N.<gguf>`), for converting GGUF files.
-pub const LAYER_NAMES: [(&str, &str); 12] = [
-    ("attn_norm.weight", "input_layernorm.weight"),
-    ("attn_q.weight", "self_attn.q_proj.weight"),
-    ("attn_k.weight", "self_attn.k_proj.weight"),
-    ("attn_v.weight", "self_attn.v_proj.weight"),
-    ("attn_output.weight", "self_attn.o_proj.weight"),
-    ("attn_q.bias", "self_attn.q_proj.bias"),
-    ("attn_k.bias", "self_attn.k_proj.bias"),
-    ("attn_v.bias", "self_attn.v_proj.bias"),
-    ("ffn_norm.weight", "post_attention_layernorm.weight"),
-    ("ffn_gate.weight", "mlp.gate_proj.weight"),
-    ("ffn_up.weight", "mlp.up_proj.weight"),
-    ("ffn_down.weight", "mlp.down_proj.weight"),
-];
-
 /// The HF name for a GGUF tensor name, if it is one of the Llama family's.
 pub fn hf_name_of_gguf(name: &str) -> Option<String> {
     match name {
@@ -54,7 +39,7 @@ pub fn hf_name_of_gguf(name: &str) -> Option<String> {
     let rest = name.strip_prefix("blk.")?;
     let (layer, suffix) = rest.split_once('.')?;
     let layer: usize = layer.parse().ok()?;
-    LAYER_NAMES
+    HF_LAYER_NAMES
         .iter()
         .find(|(g, _)| *g == suffix)
         .map(|(_, h)| layer_name(layer, h))
@@ -147,120 +132,91 @@ fn check_dims(t: &QTensor, expected: &[u64]) -> Result<()> {
     Ok(())
 }
 
-struct Builder<'t> {
+/// An HF checkpoint's tensors, asked for by GGUF name.
+struct HfSource<'t> {
+    hf: &'t HfConfig,
     table: &'t TensorTable,
     files: &'t [&'t [u8]],
     conv: &'t mut Converted,
 }
 
-impl Builder<'_> {
-    fn matrix(&self, name: &str, cols: usize, rows: usize) -> Result<QTensor> {
-        let t = self.table.require(name)?;
+impl HfSource<'_> {
+    fn hf_name(name: &str) -> Result<String> {
+        hf_name_of_gguf(name).ok_or_else(|| Error::MissingTensor(format!("{name} (no HF name)")))
+    }
+}
+
+impl TensorSource for HfSource<'_> {
+    fn matrix(&mut self, name: &str, cols: usize, rows: usize) -> Result<QTensor> {
+        let name = Self::hf_name(name)?;
+        let t = self.table.require(&name)?;
         check_dims(t, &[cols as u64, rows as u64])?;
         if matches!(t.ty, GgmlType::Q8_1 | GgmlType::Q8_K) {
-            return Err(Error::UnsupportedTensorType {
-                name: name.into(),
-                ty: t.ty,
-            });
+            return Err(Error::UnsupportedTensorType { name, ty: t.ty });
         }
         Ok(t.clone())
     }
 
-    /// An f32 vector: a view when the file holds aligned F32, else converted.
+    /// An f32 vector: a view when the file holds aligned F32, else converted; RoPE factors
+    /// that `config.json` describes (Llama 3 scaling) are computed.
     fn vector(&mut self, name: &str, len: usize) -> Result<QTensor> {
-        let t = self.table.require(name)?.clone();
+        let name = Self::hf_name(name)?;
+        if name == ROPE_FREQS && self.table.get(ROPE_FREQS)?.is_none() {
+            if let Some(s) = &self.hf.llama3_scaling {
+                let rope = &self.hf.config.rope;
+                let f = s.rope_freqs(rope.freq_base, rope.n_dims);
+                return Ok(self.conv.push(ROPE_FREQS, &f));
+            }
+        }
+        let t = self.table.require(&name)?.clone();
         check_dims(&t, &[len as u64])?;
         let bytes = self
             .files
             .get(t.file)
             .and_then(|f| f.get(t.offset..t.offset + t.len))
-            .ok_or_else(|| Error::MissingTensor(name.into()))?;
+            .ok_or_else(|| Error::MissingTensor(name.clone()))?;
         if t.ty == GgmlType::F32 && (bytes.as_ptr() as usize).is_multiple_of(4) {
             return Ok(t);
         }
         if !matches!(t.ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) {
-            return Err(Error::UnsupportedTensorType {
-                name: name.into(),
-                ty: t.ty,
-            });
+            return Err(Error::UnsupportedTensorType { name, ty: t.ty });
         }
         let values = ember_quant::dequant::dequantize_to_vec(t.ty, bytes)
             .map_err(|e| Error::Kernel(format!("{name}: {e}")))?;
-        Ok(self.conv.push(name, &values))
+        Ok(self.conv.push(&name, &values))
     }
 
-    fn optional_vector(&mut self, name: &str, len: usize) -> Result<Option<QTensor>> {
-        match self.table.get(name)? {
-            None => Ok(None),
-            Some(_) => self.vector(name, len).map(Some),
-        }
+    fn has(&self, name: &str) -> Result<bool> {
+        let hf = Self::hf_name(name)?;
+        Ok(match hf.as_str() {
+            // Untied checkpoints must have their head: say it is there, so asking for it
+            // reports it missing.
+            OUTPUT => !self.hf.tied_embeddings || self.table.get(OUTPUT)?.is_some(),
+            ROPE_FREQS => self.hf.llama3_scaling.is_some() || self.table.get(ROPE_FREQS)?.is_some(),
+            _ => self.table.get(&hf)?.is_some(),
+        })
+    }
+
+    fn n_params(&self) -> u64 {
+        self.table.n_params
     }
 }
 
 /// Build the model definition from HF-named tensors. `files` are the shard bytes (indexed as
 /// the table's `file`s); `conv.file` must be the index after the last shard.
-pub fn build_llama(
+pub fn build(
     hf: &HfConfig,
     table: &TensorTable,
     files: &[&[u8]],
     conv: &mut Converted,
-) -> Result<Llama> {
-    let c = hf.config.clone();
-    let mut b = Builder { table, files, conv };
-    let (e, q, kv, ff) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff);
-    let token_embd = b.matrix(EMBED, e, c.n_vocab)?;
-    let mut layers = Vec::with_capacity(c.n_layer);
-    for i in 0..c.n_layer {
-        let n = |s: &str| layer_name(i, s);
-        let qwen = c.variant == Variant::Qwen2;
-        let bias = |b: &mut Builder, s: &str, len| {
-            if qwen {
-                b.optional_vector(&n(s), len)
-            } else {
-                Ok(None)
-            }
-        };
-        let bq = bias(&mut b, "self_attn.q_proj.bias", q)?;
-        let bk = bias(&mut b, "self_attn.k_proj.bias", kv)?;
-        let bv = bias(&mut b, "self_attn.v_proj.bias", kv)?;
-        layers.push(Layer {
-            attn_norm: b.vector(&n("input_layernorm.weight"), e)?,
-            wq: b.matrix(&n("self_attn.q_proj.weight"), e, q)?,
-            wk: b.matrix(&n("self_attn.k_proj.weight"), e, kv)?,
-            wv: b.matrix(&n("self_attn.v_proj.weight"), e, kv)?,
-            wo: b.matrix(&n("self_attn.o_proj.weight"), q, e)?,
-            bq,
-            bk,
-            bv,
-            ffn_norm: b.vector(&n("post_attention_layernorm.weight"), e)?,
-            w_gate: b.matrix(&n("mlp.gate_proj.weight"), e, ff)?,
-            w_up: b.matrix(&n("mlp.up_proj.weight"), e, ff)?,
-            w_down: b.matrix(&n("mlp.down_proj.weight"), ff, e)?,
-        });
-    }
-    let output = match table.get(OUTPUT)? {
-        Some(_) => b.matrix(OUTPUT, e, c.n_vocab)?,
-        None if hf.tied_embeddings => token_embd.clone(),
-        None => return Err(Error::MissingTensor(OUTPUT.into())),
+) -> Result<Definition> {
+    let mut src = HfSource {
+        hf,
+        table,
+        files,
+        conv,
     };
-    let half_rot = c.rope.n_dims / 2;
-    let rope_freqs = match (b.optional_vector(ROPE_FREQS, half_rot)?, &hf.llama3_scaling) {
-        (Some(t), _) => Some(t),
-        (None, Some(s)) => {
-            let f = s.rope_freqs(c.rope.freq_base, c.rope.n_dims);
-            Some(b.conv.push(ROPE_FREQS, &f))
-        }
-        (None, None) => None,
-    };
-    Ok(Llama {
-        output_norm: b.vector(OUTPUT_NORM, e)?,
-        rope_freqs,
-        n_params: table.n_params,
-        config: c,
-        token_embd,
-        layers,
-        output,
-    })
+    crate::arch::llama::build(hf.config.clone(), &mut src)
 }
 
 #[cfg(test)]

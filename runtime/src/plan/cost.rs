@@ -21,7 +21,7 @@ use ember_quant::GgmlType;
 use super::calibration;
 use super::shape::{Matrix, Role, Shape};
 use super::target::{Simd, Target};
-use crate::arch::llama::StateSizes;
+use crate::arch::cpu::StateSizes;
 use crate::Result;
 
 /// How a session would be sized (already resolved: no zeros).
@@ -87,6 +87,8 @@ const PAGE: u64 = 4096;
 pub fn state_sizes(shape: &Shape, types: &[GgmlType], run: Run) -> Result<StateSizes> {
     StateSizes::new(
         &shape.config,
+        shape.reg_widths,
+        shape.n_ropes,
         shape.matmuls(types),
         run.n_ctx,
         run.n_batch,
@@ -236,8 +238,8 @@ pub fn speed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::llama::{Config, Variant};
     use crate::arch::ops::{Rope, RopeStyle};
+    use crate::arch::{Config, Variant};
     use crate::plan::shape::Tensor;
 
     /// A one-layer model with one 1024×1024 Q8_0 matrix (34 B per 32 values) and a tied head.
@@ -270,6 +272,8 @@ mod tests {
             stored_at: (0, 0),
         };
         let shape = Shape {
+            n_ropes: 1,
+            reg_widths: [1024; crate::arch::program::N_REGS],
             name: "tiny".into(),
             config,
             tensors: vec![t(Role::Block(Matrix::Q)), t(Role::Output)],

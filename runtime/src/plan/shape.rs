@@ -4,21 +4,10 @@
 use ember_quant::gguf::Gguf;
 use ember_quant::GgmlType;
 
-use crate::arch::llama::Config;
+use crate::arch::Config;
+pub use crate::arch::Matrix;
 use crate::arch::QTensor;
 use crate::Model;
-
-/// Which matrix of a transformer block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Matrix {
-    Q,
-    K,
-    V,
-    Out,
-    Gate,
-    Up,
-    Down,
-}
 
 /// What a tensor is for: it decides how much of it a token reads, and which type
 /// llama-quantize gives it.
@@ -68,6 +57,10 @@ pub struct Shape {
     /// The model file's name.
     pub name: String,
     pub config: Config,
+    /// RoPE tables the forward pass computes angles for (Gemma 3: two).
+    pub n_ropes: usize,
+    /// Row widths of the forward pass's registers (`Definition::reg_widths`).
+    pub reg_widths: [usize; crate::arch::program::N_REGS],
     pub tensors: Vec<Tensor>,
     /// Bytes of the model's files outside the tensors (header, metadata with the vocabulary,
     /// alignment padding); the same whatever the weight types.
@@ -97,20 +90,11 @@ impl Shape {
             &arch.token_embd,
             if tied { Role::Output } else { Role::Embedding },
         );
-        for l in &arch.layers {
-            let block = Role::Block;
-            add(&l.attn_norm, Role::Vector);
-            add(&l.wq, block(Matrix::Q));
-            add(&l.wk, block(Matrix::K));
-            add(&l.wv, block(Matrix::V));
-            add(&l.wo, block(Matrix::Out));
-            for b in [&l.bq, &l.bk, &l.bv].into_iter().flatten() {
-                add(b, Role::Vector);
-            }
-            add(&l.ffn_norm, Role::Vector);
-            add(&l.w_gate, block(Matrix::Gate));
-            add(&l.w_up, block(Matrix::Up));
-            add(&l.w_down, block(Matrix::Down));
+        for (matrix, t) in &arch.mats {
+            add(t, Role::Block(*matrix));
+        }
+        for t in &arch.vecs {
+            add(t, Role::Vector);
         }
         add(&arch.output_norm, Role::Vector);
         if !tied {
@@ -132,6 +116,8 @@ impl Shape {
                 |n| n.to_string_lossy().into_owned(),
             ),
             config: arch.config.clone(),
+            n_ropes: arch.ropes.len(),
+            reg_widths: arch.reg_widths,
             tensors,
             other_bytes: model.file_size().saturating_sub(tensor_bytes),
             file_type,

@@ -1,0 +1,220 @@
+//! The hyper-parameters every architecture shares (what the engines size their buffers from),
+//! and the reader of GGUF `<arch>.*` metadata keys the architecture files use for their own.
+
+use ember_quant::gguf::Gguf;
+
+use super::ops::{Rope, RopeStyle};
+use crate::{Error, Result};
+
+/// Which architecture a model is (`general.architecture`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    Llama,
+    Qwen2,
+    Qwen3,
+    Gemma3,
+}
+
+impl Variant {
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Llama => "llama",
+            Variant::Qwen2 => "qwen2",
+            Variant::Qwen3 => "qwen3",
+            Variant::Gemma3 => "gemma3",
+        }
+    }
+
+    /// The variant a GGUF `general.architecture` names, if ember runs it.
+    pub fn of_gguf(arch: &str) -> Option<Variant> {
+        Some(match arch {
+            "llama" => Variant::Llama,
+            "qwen2" => Variant::Qwen2,
+            "qwen3" => Variant::Qwen3,
+            "gemma3" => Variant::Gemma3,
+            _ => return None,
+        })
+    }
+
+    /// How RoPE pairs dimensions: GGUF Llama weights are permuted for adjacent pairs; the
+    /// others keep the checkpoint's order (NeoX halves).
+    pub fn rope_style(self) -> RopeStyle {
+        match self {
+            Variant::Llama => RopeStyle::Normal,
+            Variant::Qwen2 | Variant::Qwen3 | Variant::Gemma3 => RopeStyle::Neox,
+        }
+    }
+}
+
+/// Hyper-parameters, read from `<arch>.*` metadata keys (or an HF `config.json`).
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub variant: Variant,
+    pub n_vocab: usize,
+    pub n_embd: usize,
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub n_ff: usize,
+    pub n_ctx_train: usize,
+    pub rms_eps: f32,
+    /// RoPE of the (global-attention) layers; an architecture may add others (Gemma 3's
+    /// sliding-window layers), in its definition.
+    pub rope: Rope,
+}
+
+impl Config {
+    /// Width of the K (and V) projection: all KV heads together.
+    pub fn kv_dim(&self) -> usize {
+        self.n_head_kv * self.head_dim
+    }
+
+    /// Width of the Q projection.
+    pub fn q_dim(&self) -> usize {
+        self.n_head * self.head_dim
+    }
+
+    /// The keys every architecture has (`general.architecture`, sizes, norm epsilon, RoPE).
+    pub fn from_gguf(g: &Gguf) -> Result<Config> {
+        let arch = g
+            .get_str("general.architecture")
+            .ok_or_else(|| Error::MissingMetadata("general.architecture".into()))?;
+        let variant =
+            Variant::of_gguf(arch).ok_or_else(|| Error::UnsupportedArchitecture(arch.into()))?;
+        let m = Meta { g, arch };
+        if m.opt("expert_count")?.is_some_and(|n| n > 1) {
+            return Err(Error::UnsupportedArchitecture(format!(
+                "{arch} mixture-of-experts"
+            )));
+        }
+        let n_embd = m.req("embedding_length")?;
+        let n_head = m.req("attention.head_count")?;
+        let n_head_kv = m.opt("attention.head_count_kv")?.unwrap_or(n_head);
+        let head_dim = m.opt("attention.key_length")?.unwrap_or(n_embd / n_head);
+        if n_head % n_head_kv != 0 || head_dim % 2 != 0 {
+            return Err(Error::BadMetadata {
+                key: m.key("attention.head_count_kv"),
+                reason: format!(
+                    "{n_head} heads cannot share {n_head_kv} KV heads of size {head_dim}"
+                ),
+            });
+        }
+        if m.opt("attention.value_length")?
+            .is_some_and(|v| v != head_dim)
+        {
+            return Err(Error::BadMetadata {
+                key: m.key("attention.value_length"),
+                reason: "differs from key_length".into(),
+            });
+        }
+        let n_rot = m.opt("rope.dimension_count")?.unwrap_or(head_dim);
+        if n_rot > head_dim || n_rot % 2 != 0 {
+            return Err(Error::BadMetadata {
+                key: m.key("rope.dimension_count"),
+                reason: format!("{n_rot} does not fit head size {head_dim}"),
+            });
+        }
+        let freq_scale = match g.get_str(&m.key("rope.scaling.type")) {
+            None | Some("none") => 1.0,
+            Some("linear") => 1.0 / m.float("rope.scaling.factor", 1.0)?,
+            Some(other) => {
+                return Err(Error::BadMetadata {
+                    key: m.key("rope.scaling.type"),
+                    reason: format!("`{other}` scaling is not supported"),
+                })
+            }
+        };
+        let n_vocab = match m.opt("vocab_size")? {
+            Some(n) => n,
+            None => g
+                .get_array("tokenizer.ggml.tokens")
+                .map(|a| a.len())
+                .ok_or_else(|| Error::MissingMetadata(m.key("vocab_size")))?,
+        };
+        Ok(Config {
+            variant,
+            n_vocab,
+            n_embd,
+            n_layer: m.req("block_count")?,
+            n_head,
+            n_head_kv,
+            head_dim,
+            n_ff: m.req("feed_forward_length")?,
+            n_ctx_train: m.req("context_length")?,
+            rms_eps: m.float("attention.layer_norm_rms_epsilon", 1e-5)?,
+            rope: Rope {
+                style: variant.rope_style(),
+                n_dims: n_rot,
+                freq_base: m.float("rope.freq_base", 10000.0)?,
+                freq_scale,
+            },
+        })
+    }
+}
+
+/// Typed, range-checked reads of `<arch>.<key>` metadata.
+pub struct Meta<'g, 'a> {
+    pub g: &'g Gguf<'a>,
+    pub arch: &'g str,
+}
+
+impl<'g, 'a> Meta<'g, 'a> {
+    pub fn of(g: &'g Gguf<'a>) -> Result<Self> {
+        let arch = g
+            .get_str("general.architecture")
+            .ok_or_else(|| Error::MissingMetadata("general.architecture".into()))?;
+        Ok(Meta { g, arch })
+    }
+
+    pub fn key(&self, k: &str) -> String {
+        format!("{}.{k}", self.arch)
+    }
+
+    /// A required count in `1..2^24`.
+    pub fn req(&self, k: &str) -> Result<usize> {
+        let k = self.key(k);
+        let v = self
+            .g
+            .get_u64(&k)
+            .ok_or_else(|| Error::MissingMetadata(k.clone()))?;
+        usize::try_from(v)
+            .ok()
+            .filter(|&v| v > 0 && v < (1 << 24))
+            .ok_or(Error::BadMetadata {
+                key: k,
+                reason: format!("{v} is out of range"),
+            })
+    }
+
+    /// An optional count; present but out of range is an error.
+    pub fn opt(&self, k: &str) -> Result<Option<usize>> {
+        if self.g.get(&self.key(k)).is_none() {
+            Ok(None)
+        } else {
+            self.req(k).map(Some)
+        }
+    }
+
+    /// An optional positive, finite float, `default` when absent.
+    pub fn float(&self, k: &str, default: f32) -> Result<f32> {
+        Ok(self.opt_float(k)?.unwrap_or(default))
+    }
+
+    /// An optional positive, finite float.
+    pub fn opt_float(&self, k: &str) -> Result<Option<f32>> {
+        let k = self.key(k);
+        match self.g.get(&k) {
+            None => Ok(None),
+            Some(_) => self
+                .g
+                .get_f32(&k)
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .map(Some)
+                .ok_or(Error::BadMetadata {
+                    key: k,
+                    reason: "not a positive number".into(),
+                }),
+        }
+    }
+}

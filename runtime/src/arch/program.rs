@@ -1,0 +1,422 @@
+//! What an architecture file produces: its forward pass as a short program of ops over a few
+//! activation registers, built once at load time, plus the weights the ops refer to. Both
+//! engines run this one program (`arch::cpu` on planned host buffers and ember-kernels,
+//! `gpu::graph` with burn tensors); they differ only in how an op executes.
+//!
+//! Every op works on the batch's `n` token rows of its registers. The program is checked when it
+//! is built ([`Definition::validate`]): every write fits its register, every weight's shape
+//! matches the rows it is applied to, a product's input is not one of its outputs. So executing
+//! it cannot go out of bounds, and the engines allocate nothing per token.
+
+use super::config::Config;
+use super::ops::Rope;
+use super::tensor::QTensor;
+use crate::{Error, Result};
+
+/// An activation register: one buffer of `n_batch` rows, as wide as the widest row the program
+/// writes to it ([`Definition::reg_widths`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reg {
+    /// The residual stream (`n_embd`).
+    X = 0,
+    /// A normed copy of the stream, the input of a block's first products (`n_embd`).
+    Norm,
+    Q,
+    K,
+    V,
+    /// The attention output, then the feed-forward gate (`max(n_ff, q_dim)`).
+    Gate,
+    /// The feed-forward up projection (`n_ff`).
+    Up,
+    /// A block's output projection, before it joins the stream (`n_embd`).
+    Proj,
+}
+
+pub const N_REGS: usize = 8;
+
+/// Which matrix of a transformer block (the cost model and the quantizer's rules care).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Matrix {
+    Q,
+    K,
+    V,
+    Out,
+    Gate,
+    Up,
+    Down,
+}
+
+/// Index of a matrix in [`Definition::mats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatId(pub usize);
+/// Index of an f32 vector in [`Definition::vecs`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VecId(pub usize);
+
+/// The gated activation of a feed-forward block: `gate = act(gate) * up`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Glu {
+    /// SiLU (SwiGLU: Llama, Qwen).
+    Silu,
+    /// GELU, tanh approximation (GeGLU: Gemma).
+    GeluTanh,
+}
+
+/// One step of a layer's program.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// `out = rms_norm(src) * w`, row by row (`src` may be `out`).
+    RmsNorm { src: Reg, w: VecId, out: Reg },
+    /// RMS norm of every head (`head_dim` slice) of every row of `reg`, times `w` (Qwen3 and
+    /// Gemma 3 q/k norms).
+    HeadNorm { reg: Reg, w: VecId },
+    /// `out_i = src · mat_iᵀ` for each pair: products of one input share its quantization.
+    Matmul { src: Reg, outs: Vec<(MatId, Reg)> },
+    /// `reg += b` on every row.
+    Bias { reg: Reg, b: VecId },
+    /// `reg *= factor`.
+    Scale { reg: Reg, factor: f32 },
+    /// RoPE with the angles of [`Definition::ropes`]`[rope]`.
+    Rope { reg: Reg, rope: usize },
+    /// Store the batch's K and V rows in layer `layer`'s cache, then causal grouped-query
+    /// attention of `q` over it into `out`: scores `q·k * scale`, each token seeing the last
+    /// `window` positions (itself included) or all of them.
+    Attention {
+        q: Reg,
+        k: Reg,
+        v: Reg,
+        out: Reg,
+        layer: usize,
+        scale: f32,
+        window: Option<usize>,
+    },
+    /// `gate = act(gate) * up`.
+    Glu { gate: Reg, up: Reg, act: Glu },
+    /// `dst += src`.
+    Add { dst: Reg, src: Reg },
+}
+
+/// A model ready to run: config, weight views and the program over them.
+#[derive(Clone, Debug)]
+pub struct Definition {
+    pub config: Config,
+    pub token_embd: QTensor,
+    /// Embeddings are multiplied by this (Gemma: `sqrt(n_embd)`).
+    pub embd_scale: Option<f32>,
+    pub mats: Vec<(Matrix, QTensor)>,
+    pub vecs: Vec<QTensor>,
+    /// Every RoPE the layers use (angles are computed once per batch for each).
+    pub ropes: Vec<Rope>,
+    /// Llama 3 frequency factors (they divide the angles of every rope).
+    pub rope_freqs: Option<QTensor>,
+    /// One program per layer.
+    pub layers: Vec<Vec<Op>>,
+    pub output_norm: QTensor,
+    /// The output head; `token_embd` itself when the embeddings are tied.
+    pub output: QTensor,
+    pub n_params: u64,
+    /// Row width of every register, in [`Reg`] order: the widest row the program writes there
+    /// (set by [`Definition::validate`]).
+    pub reg_widths: [usize; N_REGS],
+}
+
+impl Definition {
+    pub fn mat(&self, id: MatId) -> &QTensor {
+        &self.mats[id.0].1
+    }
+
+    pub fn vec(&self, id: VecId) -> &QTensor {
+        &self.vecs[id.0]
+    }
+
+    /// Every matrix the forward pass multiplies by (for sizing scratch buffers).
+    pub fn matrices(&self) -> impl Iterator<Item = &QTensor> {
+        self.mats
+            .iter()
+            .map(|(_, t)| t)
+            .chain(std::iter::once(&self.output))
+    }
+
+    /// Bytes of KV cache per token of context (f16 keys and values, all layers).
+    pub fn kv_bytes_per_token(&self) -> usize {
+        2 * self.config.n_layer * self.config.kv_dim() * std::mem::size_of::<u16>()
+    }
+
+    /// The registers `op` writes, with the row width each holds after it.
+    pub fn writes(&self, op: &Op) -> [Option<(Reg, usize)>; 3] {
+        let mut w = [None; 3];
+        match op {
+            Op::RmsNorm { w: v, out, .. } => w[0] = Some((*out, self.vec(*v).dims[0] as usize)),
+            Op::Matmul { outs, .. } => {
+                for (slot, (m, out)) in w.iter_mut().zip(outs) {
+                    *slot = Some((*out, self.mat(*m).n_rows()));
+                }
+            }
+            Op::Attention { out, .. } => w[0] = Some((*out, self.config.q_dim())),
+            _ => {}
+        }
+        w
+    }
+
+    /// Check the program against the weights' shapes (see the module comment) and size the
+    /// registers for it: what makes executing it safe on any input.
+    pub fn validate(&mut self) -> Result<()> {
+        let c = &self.config;
+        let mut widths = [0usize; N_REGS];
+        widths[Reg::X as usize] = c.n_embd;
+        widths[Reg::Norm as usize] = c.n_embd;
+        let bad = |what: String| Error::BadMetadata {
+            key: "model definition".into(),
+            reason: what,
+        };
+        // The row width each register holds after the ops so far; X starts as the embeddings.
+        for (l, ops) in self.layers.iter().enumerate() {
+            let mut live = [None::<usize>; N_REGS];
+            live[Reg::X as usize] = Some(c.n_embd);
+            let width = |live: &[Option<usize>; N_REGS], r: Reg| {
+                live[r as usize].ok_or_else(|| bad(format!("layer {l}: {r:?} read before written")))
+            };
+            let mut write = |live: &mut [Option<usize>; N_REGS], r: Reg, w: usize| {
+                widths[r as usize] = widths[r as usize].max(w);
+                live[r as usize] = Some(w);
+                Ok::<(), Error>(())
+            };
+            for op in ops {
+                match op {
+                    Op::RmsNorm { src, w, out } => {
+                        let n = self.vec(*w).dims[0] as usize;
+                        if width(&live, *src)? != n {
+                            return Err(bad(format!("layer {l}: norm width")));
+                        }
+                        write(&mut live, *out, n)?;
+                    }
+                    Op::HeadNorm { reg, w } => {
+                        if self.vec(*w).dims[0] as usize != c.head_dim
+                            || width(&live, *reg)? % c.head_dim != 0
+                        {
+                            return Err(bad(format!("layer {l}: head norm width")));
+                        }
+                    }
+                    Op::Matmul { src, outs } => {
+                        let k = width(&live, *src)?;
+                        for (i, (m, out)) in outs.iter().enumerate() {
+                            let t = self.mat(*m);
+                            if t.row_len() != k
+                                || out == src
+                                || outs[..i].iter().any(|(_, o)| o == out)
+                            {
+                                return Err(bad(format!("layer {l}: product {}", t.name)));
+                            }
+                            write(&mut live, *out, t.n_rows())?;
+                        }
+                        if outs.is_empty() || outs.len() > 3 {
+                            return Err(bad(format!("layer {l}: 1 to 3 products per input")));
+                        }
+                    }
+                    Op::Bias { reg, b } => {
+                        if width(&live, *reg)? != self.vec(*b).dims[0] as usize {
+                            return Err(bad(format!("layer {l}: bias width")));
+                        }
+                    }
+                    Op::Scale { reg, .. } => {
+                        width(&live, *reg)?;
+                    }
+                    Op::Rope { reg, rope } => {
+                        let r = self
+                            .ropes
+                            .get(*rope)
+                            .ok_or_else(|| bad(format!("layer {l}: rope {rope}")))?;
+                        if width(&live, *reg)? % c.head_dim != 0 || r.n_dims > c.head_dim {
+                            return Err(bad(format!("layer {l}: rope width")));
+                        }
+                    }
+                    Op::Attention {
+                        q,
+                        k,
+                        v,
+                        out,
+                        layer,
+                        ..
+                    } => {
+                        if width(&live, *q)? != c.q_dim()
+                            || width(&live, *k)? != c.kv_dim()
+                            || width(&live, *v)? != c.kv_dim()
+                            || *layer >= c.n_layer
+                            || [q, k, v].contains(&out)
+                        {
+                            return Err(bad(format!("layer {l}: attention shapes")));
+                        }
+                        write(&mut live, *out, c.q_dim())?;
+                    }
+                    Op::Glu { gate, up, .. } => {
+                        if width(&live, *gate)? != width(&live, *up)? || gate == up {
+                            return Err(bad(format!("layer {l}: gated activation widths")));
+                        }
+                    }
+                    Op::Add { dst, src } => {
+                        if width(&live, *dst)? != width(&live, *src)? || dst == src {
+                            return Err(bad(format!("layer {l}: residual widths")));
+                        }
+                    }
+                }
+            }
+            if live[Reg::X as usize] != Some(c.n_embd) {
+                return Err(bad(format!("layer {l}: stream width")));
+            }
+        }
+        if self.ropes.is_empty() || self.ropes.iter().any(|r| r.n_dims != self.ropes[0].n_dims) {
+            return Err(bad("every rope rotates the same dimensions".into()));
+        }
+        self.reg_widths = widths;
+        Ok(())
+    }
+}
+
+/// Collects weights and ops while an architecture file writes its definition.
+#[derive(Default)]
+pub struct Builder {
+    pub mats: Vec<(Matrix, QTensor)>,
+    pub vecs: Vec<QTensor>,
+    pub ops: Vec<Op>,
+    pub layers: Vec<Vec<Op>>,
+}
+
+impl Builder {
+    pub fn mat(&mut self, role: Matrix, t: QTensor) -> MatId {
+        self.mats.push((role, t));
+        MatId(self.mats.len() - 1)
+    }
+
+    pub fn vec(&mut self, t: QTensor) -> VecId {
+        self.vecs.push(t);
+        VecId(self.vecs.len() - 1)
+    }
+
+    pub fn push(&mut self, op: Op) {
+        self.ops.push(op);
+    }
+
+    /// The ops pushed since the last call make one layer's program.
+    pub fn end_layer(&mut self) {
+        let ops = std::mem::take(&mut self.ops);
+        self.layers.push(ops);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::ops::RopeStyle;
+    use crate::arch::Variant;
+    use ember_quant::GgmlType;
+
+    fn config() -> Config {
+        Config {
+            variant: Variant::Llama,
+            n_vocab: 32,
+            n_embd: 64,
+            n_layer: 1,
+            n_head: 2,
+            n_head_kv: 1,
+            head_dim: 32,
+            n_ff: 128,
+            n_ctx_train: 128,
+            rms_eps: 1e-5,
+            rope: Rope {
+                style: RopeStyle::Neox,
+                n_dims: 32,
+                freq_base: 1e4,
+                freq_scale: 1.0,
+            },
+        }
+    }
+
+    fn tensor(name: &str, dims: &[u64]) -> QTensor {
+        QTensor {
+            name: name.into(),
+            file: 0,
+            ty: GgmlType::F32,
+            dims: dims.to_vec(),
+            offset: 0,
+            len: dims.iter().product::<u64>() as usize * 4,
+        }
+    }
+
+    fn definition(ops: Vec<Op>, mats: Vec<(Matrix, QTensor)>) -> Definition {
+        Definition {
+            config: config(),
+            token_embd: tensor("token_embd.weight", &[64, 32]),
+            embd_scale: None,
+            mats,
+            vecs: vec![tensor("norm", &[64])],
+            ropes: vec![config().rope],
+            rope_freqs: None,
+            layers: vec![ops],
+            output_norm: tensor("output_norm.weight", &[64]),
+            output: tensor("token_embd.weight", &[64, 32]),
+            n_params: 0,
+            reg_widths: [0; N_REGS],
+        }
+    }
+
+    fn is_bad(mut d: Definition) -> bool {
+        matches!(d.validate(), Err(Error::BadMetadata { .. }))
+    }
+
+    #[test]
+    fn registers_are_sized_for_the_widest_write() {
+        let ops = vec![
+            Op::Matmul {
+                src: Reg::X,
+                outs: vec![(MatId(0), Reg::Up)],
+            },
+            Op::Matmul {
+                src: Reg::X,
+                outs: vec![(MatId(1), Reg::Up)],
+            },
+        ];
+        let mut d = definition(
+            ops,
+            vec![
+                (Matrix::Up, tensor("a", &[64, 200])),
+                (Matrix::Up, tensor("b", &[64, 96])),
+            ],
+        );
+        d.validate().unwrap();
+        assert_eq!(d.reg_widths[Reg::Up as usize], 200);
+        assert_eq!(d.reg_widths[Reg::X as usize], 64);
+    }
+
+    #[test]
+    fn a_product_whose_input_width_differs_is_refused() {
+        let ops = vec![Op::Matmul {
+            src: Reg::X,
+            outs: vec![(MatId(0), Reg::Q)],
+        }];
+        assert!(is_bad(definition(
+            ops,
+            vec![(Matrix::Q, tensor("wq", &[32, 64]))]
+        )));
+    }
+
+    #[test]
+    fn reading_a_register_before_writing_it_is_refused() {
+        let ops = vec![Op::Add {
+            dst: Reg::X,
+            src: Reg::Proj,
+        }];
+        assert!(is_bad(definition(ops, vec![])));
+    }
+
+    #[test]
+    fn a_product_into_its_own_input_is_refused() {
+        let ops = vec![Op::Matmul {
+            src: Reg::X,
+            outs: vec![(MatId(0), Reg::X)],
+        }];
+        assert!(is_bad(definition(
+            ops,
+            vec![(Matrix::Q, tensor("w", &[64, 64]))]
+        )));
+    }
+}
