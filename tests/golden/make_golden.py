@@ -232,14 +232,16 @@ class XServer:
 def float64_first_step(path, prompts):
     """Log-softmax after each prompt from a plain float64 Llama forward pass over the weights as
     dequantized by the gguf package (no activation quantization, no f16 KV cache): an independent
-    bound on how far the llama.cpp numbers are from exact arithmetic on the same weights."""
+    bound on how far the llama.cpp numbers are from exact arithmetic on the same weights.
+    Also covers Qwen3 (per-head RMS norms on Q and K, NeoX rope, head dim from key_length)."""
     r = GGUFReader(path)
     kv = {k: f.contents() for k, f in r.fields.items() if not k.startswith("tokenizer.")}
     arch = kv["general.architecture"]
     hidden, n_layer = kv[f"{arch}.embedding_length"], kv[f"{arch}.block_count"]
     n_head, n_head_kv = kv[f"{arch}.attention.head_count"], kv[f"{arch}.attention.head_count_kv"]
     eps, theta = kv[f"{arch}.attention.layer_norm_rms_epsilon"], kv.get(f"{arch}.rope.freq_base", 10000.0)
-    hd = hidden // n_head
+    hd = kv.get(f"{arch}.attention.key_length", hidden // n_head)
+    neox = arch == "qwen3"  # llama.cpp's LLAMA_ROPE_TYPE_NEOX: rotate the two halves of each head
     tensors = {t.name: t for t in r.tensors}
 
     def weight(name):
@@ -255,6 +257,9 @@ def float64_first_step(path, prompts):
 
     def rope(q):  # llama.cpp "normal" rope: rotate adjacent pairs
         ang = np.arange(q.shape[0])[:, None, None] * inv_freq[None, None, :]
+        if neox:
+            a, b = q[..., : hd // 2], q[..., hd // 2 :]
+            return np.concatenate([a * np.cos(ang) - b * np.sin(ang), a * np.sin(ang) + b * np.cos(ang)], -1)
         a, b = q[..., 0::2], q[..., 1::2]
         out = np.empty_like(q)
         out[..., 0::2] = a * np.cos(ang) - b * np.sin(ang)
@@ -267,18 +272,24 @@ def float64_first_step(path, prompts):
     for layer in range(n_layer):
         w = {k: weight(f"blk.{layer}.{k}.weight") for k in
              ("attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down")}
+        qk_norm = f"blk.{layer}.attn_q_norm.weight" in tensors
+        if qk_norm:
+            w["attn_q_norm"], w["attn_k_norm"] = weight(f"blk.{layer}.attn_q_norm.weight"), weight(f"blk.{layer}.attn_k_norm.weight")
         for c, x in enumerate(xs):
             n = x.shape[0]
             h = rms_norm(x, w["attn_norm"])
-            q = rope((h @ w["attn_q"].T).reshape(n, n_head, hd))
-            k = rope((h @ w["attn_k"].T).reshape(n, n_head_kv, hd))
+            q = (h @ w["attn_q"].T).reshape(n, n_head, hd)
+            k = (h @ w["attn_k"].T).reshape(n, n_head_kv, hd)
+            if qk_norm:
+                q, k = rms_norm(q, w["attn_q_norm"]), rms_norm(k, w["attn_k_norm"])
+            q, k = rope(q), rope(k)
             v = (h @ w["attn_v"].T).reshape(n, n_head_kv, hd)
             k = np.repeat(k, n_head // n_head_kv, axis=1)
             v = np.repeat(v, n_head // n_head_kv, axis=1)
             scores = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(hd) + np.triu(np.full((n, n), -np.inf), 1)
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             scores /= scores.sum(-1, keepdims=True)
-            x = x + np.einsum("hqk,khd->qhd", scores, v).reshape(n, hidden) @ w["attn_output"].T
+            x = x + np.einsum("hqk,khd->qhd", scores, v).reshape(n, n_head * hd) @ w["attn_output"].T
             h = rms_norm(x, w["ffn_norm"])
             gate, up = h @ w["ffn_gate"].T, h @ w["ffn_up"].T
             xs[c] = x + (gate / (1.0 + np.exp(-gate)) * up) @ w["ffn_down"].T
@@ -354,8 +365,8 @@ def record(name, rel_path, cross_check):
         case["ubatch1_step0_max_abs_diff"] = d
         single_diffs.append(d)
     single.close()
-    # The float64 check below is a plain Llama forward pass: only for that architecture.
-    llama = GGUFReader(path).fields["general.architecture"].contents() == "llama"
+    # The float64 check below is a plain Llama (or Qwen3) forward pass: only for those architectures.
+    llama = GGUFReader(path).fields["general.architecture"].contents() in ("llama", "qwen3")
     exact = float64_first_step(path, [c["prompt_tokens"] for c in cases]) if llama else []
     exact_diffs = []
     for case, lp in zip(cases, exact):
