@@ -38,7 +38,8 @@ def weight_bytes_per_token(path):
     get = lambda k: int(r.fields[f"{arch}.{k}"].contents())
     n_head = get("attention.head_count")
     kv_heads = get("attention.head_count_kv") if f"{arch}.attention.head_count_kv" in r.fields else n_head
-    kv_dim = kv_heads * (get("embedding_length") // n_head)
+    head_dim = get("attention.key_length") if f"{arch}.attention.key_length" in r.fields else get("embedding_length") // n_head
+    kv_dim = kv_heads * head_dim
     kv_bytes_per_token = 2 * get("block_count") * kv_dim * 2  # f16 K and V, every layer
     return total, kv_bytes_per_token
 
@@ -177,7 +178,7 @@ def render(result, args):
     for r in result["rows"]:
         if "kv_bytes" not in r:
             r["kv_bytes"] = weight_bytes_per_token(os.path.join(ROOT, r["path"]))[1] * max(args.n_prompt, args.n_gen, args.ttft + 1)
-    order = ["SmolLM2", "1B-shape Q4_0", "1B-shape Q4_K_M", "1B-shape Q8_0", "7B"]
+    order = ["SmolLM2", "Gemma", "Qwen2.5-Coder-0.5B", "Qwen2.5-Coder-1.5B", "1B-shape Q4_0", "1B-shape Q4_K_M", "1B-shape Q8_0", "7B"]
     result["rows"].sort(key=lambda r: next((i for i, o in enumerate(order) if r["model"].startswith(o)), 99))
     table = markdown_table(result, args) + "\n\n" + targets_table(result, args)
     print(table)

@@ -36,7 +36,8 @@ if [ ! -s "$q4" ]; then
     models/qwen2.5-coder-0.5b-instruct.gguf "$q4.part" Q4_0 2 >/dev/null
   mv "$q4.part" "$q4"
 fi
-models=(-m models/SmolLM2-135M-Instruct.Q4_1.gguf -m "$q4" -m models/qwen2.5-coder-0.5b-instruct.gguf
+models=(-m models/SmolLM2-135M-Instruct.Q4_1.gguf -m models/gemma-3-270m-q4_k_m.gguf -m "$q4"
+  -m models/qwen2.5-coder-0.5b-instruct.gguf
   -m models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf)
 
 out=eval/results

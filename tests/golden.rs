@@ -171,9 +171,21 @@ const QWEN3_SHAPE: Bounds = Bounds {
     prob: 0.3,
 };
 
+/// Gemma 3 270M: the standard log-probability bounds; the probability bound is llama.cpp's own
+/// consistency on this model. Measured: ember (AVX-512) vs llama.cpp Δp max 0.221 (mean |Δ
+/// log-prob| 0.132, p90 0.291), ember's scalar twins vs llama.cpp 0.198, scalar vs AVX-512 0.123;
+/// llama.cpp moves its own step-0 log-probabilities by up to 0.64 nats between batch sizes here
+/// (the golden's `ubatch1_step0_max_abs_logprob_diff`), which at p ≈ 0.5 is a Δp of ~0.3.
+const GEMMA3: Bounds = Bounds {
+    prob: 0.3,
+    ..STANDARD
+};
+
 fn bounds(golden: &str) -> &'static Bounds {
     if golden.starts_with("qwen3-shape") {
         &QWEN3_SHAPE
+    } else if golden.starts_with("gemma3") {
+        &GEMMA3
     } else {
         &STANDARD
     }

@@ -64,6 +64,47 @@ fn wrong_magic_is_gguf_error() {
     assert!(matches!(load_bytes(&bytes), Err(Error::Gguf { .. })));
 }
 
+/// SmolLM2's bytes with the value of `general.architecture` (`llama`) replaced by `arch`
+/// (same length, so the file stays well-formed).
+fn with_architecture(arch: &[u8; 5]) -> Option<Vec<u8>> {
+    let mut bytes = std::fs::read(common::asset(common::SMOLLM2)?).unwrap();
+    let key = b"general.architecture";
+    let at = bytes.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+    // Then: value type (u32 = 8, string), length (u64 = 5), the string.
+    let value = at + 4 + 8;
+    assert_eq!(&bytes[value..value + 5], b"llama");
+    bytes[value..value + 5].copy_from_slice(arch);
+    Some(bytes)
+}
+
+#[test]
+fn an_unknown_architecture_is_named_in_a_typed_error() {
+    let Some(bytes) = with_architecture(b"mamba") else {
+        return;
+    };
+    let err = load_bytes(&bytes).err().unwrap();
+    assert!(
+        matches!(&err, Error::UnsupportedArchitecture(a) if a == "mamba"),
+        "{err}"
+    );
+    assert!(err
+        .to_string()
+        .contains("supported: llama, qwen2, qwen3, gemma3"));
+}
+
+#[test]
+fn a_known_architecture_without_its_keys_names_the_missing_key() {
+    // `qwen2` reads `qwen2.*` keys; the file has `llama.*` ones.
+    let Some(bytes) = with_architecture(b"qwen2") else {
+        return;
+    };
+    let err = load_bytes(&bytes).err().unwrap();
+    assert!(
+        matches!(&err, Error::MissingMetadata(k) if k.starts_with("qwen2.")),
+        "{err}"
+    );
+}
+
 #[test]
 fn no_mmap_load_matches_mmap_load() {
     let Some(path) = common::asset(common::SMOLLM2) else {

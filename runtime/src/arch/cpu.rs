@@ -261,8 +261,8 @@ fn run_op(
         Op::Matmul { src, ref outs } => {
             let k = live[src as usize];
             let mat = |id: MatId| def.mat(id);
-            match outs.as_slice() {
-                &[(m, o)] => {
+            match *outs.as_slice() {
+                [(m, o)] => {
                     let [x, y] = regs_mut(&mut st.regs, [src, o])?;
                     let w = mat(m);
                     matmul(
@@ -275,7 +275,7 @@ fn run_op(
                         &mut y[..n * w.n_rows()],
                     )?;
                 }
-                &[(m0, o0), (m1, o1)] => {
+                [(m0, o0), (m1, o1)] => {
                     let [x, y0, y1] = regs_mut(&mut st.regs, [src, o0, o1])?;
                     let (w0, w1) = (mat(m0), mat(m1));
                     matmul_group(
@@ -290,7 +290,7 @@ fn run_op(
                         ],
                     )?;
                 }
-                &[(m0, o0), (m1, o1), (m2, o2)] => {
+                [(m0, o0), (m1, o1), (m2, o2)] => {
                     let [x, y0, y1, y2] = regs_mut(&mut st.regs, [src, o0, o1, o2])?;
                     let (w0, w1, w2) = (mat(m0), mat(m1), mat(m2));
                     matmul_group(

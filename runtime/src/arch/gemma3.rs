@@ -47,6 +47,7 @@ pub fn build(c: Config, x: Extra, src: &mut dyn TensorSource) -> Result<Definiti
         ));
     }
     let (e, qd, kvd, ff, hd) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff, c.head_dim);
+    super::ops::warm_gelu_table();
     let token_embd = src.matrix("token_embd.weight", e, c.n_vocab)?;
     // Rope 0: the global layers' (the file's base); rope 1: the sliding-window layers'.
     let local_rope = Rope {

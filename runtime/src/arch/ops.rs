@@ -112,10 +112,32 @@ pub fn gelu_tanh(x: f32) -> f32 {
     0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044715 * x * x)).tanh())
 }
 
+/// GELU of every f16 input as f16 bits, indexed by the input's bits: ggml's
+/// `ggml_table_gelu_f16`. Built once (128 KiB), on first use; [`warm_gelu_table`] does that at
+/// load time so the forward pass never allocates.
+fn gelu_table() -> &'static [u16] {
+    static TABLE: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=u16::MAX)
+            .map(|bits| {
+                let x = half::f16::from_bits(bits).to_f32();
+                half::f16::from_f32(gelu_tanh(x)).to_bits()
+            })
+            .collect()
+    })
+}
+
+/// Build the GELU table now (model load), not in the first forward pass.
+pub fn warm_gelu_table() {
+    gelu_table();
+}
+
 /// `gate = gelu(gate) * up`, the GeGLU activation, rounded as ggml's CPU backend does it: GELU
-/// comes from a table of f16 inputs to f16 outputs, saturating outside ±10.
+/// comes from a table of f16 inputs to f16 outputs, saturating outside ±10. (The table also
+/// spares a `tanh` per value: a third of Gemma's prefill time before it.)
 pub fn geglu(gate: &mut [f32], up: &[f32]) {
     use half::f16;
+    let table = gelu_table();
     for (g, &u) in gate.iter_mut().zip(up) {
         let x = *g;
         *g = if x <= -10.0 {
@@ -123,7 +145,7 @@ pub fn geglu(gate: &mut [f32], up: &[f32]) {
         } else if x >= 10.0 {
             x * u
         } else {
-            f16::from_f32(gelu_tanh(f16::from_f32(x).to_f32())).to_f32() * u
+            f16::from_bits(table[f16::from_f32(x).to_bits() as usize]).to_f32() * u
         };
     }
 }

@@ -1,6 +1,6 @@
 //! Register-tiled dot products: up to [`TILE_ROWS`] weight rows × [`TILE_COLS`] activation rows
-//! per call (x86-64, for the types that dominate real files: Q4_0, Q4_1, Q8_0, Q4_K; Q6_K at
-//! the AVX-512 level).
+//! per call (x86-64, for the types that dominate real files: Q4_0, Q4_1, Q8_0, Q4_K; Q5_0,
+//! Q5_1 and Q6_K at the AVX-512 level).
 //!
 //! At the AVX2 level (this file) every output is computed with exactly the operations of the
 //! one-row kernel in `x86.rs` (the port of ggml's `ggml_vec_dot_*`): the same integer
@@ -57,6 +57,8 @@ pub(crate) fn tile_fn(isa: Isa, w_ty: GgmlType) -> Option<Tile> {
         let (f, cols): (TileFn, usize) = match (isa, w_ty) {
             (Isa::Avx512, GgmlType::Q4_0) => (wide::q4_0, 8),
             (Isa::Avx512, GgmlType::Q4_1) => (wide::q4_1, 8),
+            (Isa::Avx512, GgmlType::Q5_0) => (wide::q5_0, 8),
+            (Isa::Avx512, GgmlType::Q5_1) => (wide::q5_1, 8),
             (Isa::Avx512, GgmlType::Q8_0) => (wide::q8_0, 8),
             (Isa::Avx512, GgmlType::Q4_K) => (wide::q4_k, 8),
             (Isa::Avx512, GgmlType::Q6_K) => (wide::q6_k, 8),
@@ -83,6 +85,8 @@ pub(crate) fn prepped_tile_fn(isa: Isa, w_ty: GgmlType) -> Option<Tile> {
         let f: TileFn = match (isa, w_ty) {
             (Isa::Avx512, GgmlType::Q4_0) => wide::q4_0_prepped,
             (Isa::Avx512, GgmlType::Q4_1) => wide::q4_1_prepped,
+            (Isa::Avx512, GgmlType::Q5_0) => wide::q5_0_prepped,
+            (Isa::Avx512, GgmlType::Q5_1) => wide::q5_1_prepped,
             (Isa::Avx512, GgmlType::Q8_0) => wide::q8_0_prepped,
             _ => return None,
         };
@@ -425,6 +429,8 @@ mod tests {
             for ty in [
                 GgmlType::Q4_0,
                 GgmlType::Q4_1,
+                GgmlType::Q5_0,
+                GgmlType::Q5_1,
                 GgmlType::Q8_0,
                 GgmlType::Q4_K,
                 GgmlType::Q6_K,

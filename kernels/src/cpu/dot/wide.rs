@@ -1,4 +1,4 @@
-//! AVX-512 tiles for Q4_0, Q4_1, Q8_0, Q4_K and Q6_K: four weight rows per
+//! AVX-512 tiles for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K: four weight rows per
 //! 512-bit register, one 128-bit lane each.
 //!
 //! The 256-bit kernels spend, per (row, token, block), one `vpdpbusd` on the 32 products and
@@ -37,6 +37,8 @@ pub(crate) fn entry(w_ty: GgmlType) -> Option<DotFn> {
     Some(match w_ty {
         GgmlType::Q4_0 => one_row!(q4_0_raw, 18, 34),
         GgmlType::Q4_1 => one_row!(q4_1_raw, 20, 36),
+        GgmlType::Q5_0 => one_row!(q5_0_raw, 22, 34),
+        GgmlType::Q5_1 => one_row!(q5_1_raw, 24, 36),
         GgmlType::Q8_0 => one_row!(q8_0_raw, 34, 34),
         GgmlType::Q4_K => one_row!(q4_k_tile, 144, 292),
         GgmlType::Q6_K => one_row!(q6_k_tile, 210, 292),
@@ -309,6 +311,89 @@ pub(super) unsafe fn q4_1_tile<const R: usize, const C: usize, const P: bool>(
         prefetch_rows::<R>(w, ws, b, 20);
         let wx = rows_16::<R>(xb.add(4), ws);
         let (lo, hi) = nibbles(wx);
+        let dx = rows_f16::<R, true>(xb, ws);
+        let mx = rows_f16::<R, false>(xb.add(2), ws);
+        for c in 0..C {
+            let y = column::<P, true>(a.add(c * as_), b);
+            let zero = _mm512_setzero_si512();
+            let sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo, y.y0), hi, y.y1);
+            acc[c] = add_scaled(acc[c], dx, y.d, sums);
+            acc[c] = _mm512_fmadd_ps(mx, _mm512_set1_ps(y.s), acc[c]);
+        }
+    }
+    finish::<R, C>(&acc, out);
+}
+
+/// The fifth bits of a Q5 block for rows `r < R` (`qh` at `p + r * stride`, 32 bits: bit j is
+/// value j's), added to the low and high nibbles as 16: `(lo | 16·bit_j, hi | 16·bit_{16+j})`,
+/// lane `r`'s byte `j` being value `j` (low) or `16 + j` (high) of row `r`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn fifth_bits<const R: usize>(
+    p: *const u8,
+    stride: usize,
+    lo: __m512i,
+    hi: __m512i,
+) -> (__m512i, __m512i) {
+    let (mut lo_mask, mut hi_mask) = (0u64, 0u64);
+    for r in 0..R {
+        let qh = std::ptr::read_unaligned(p.add(r * stride) as *const u32) as u64;
+        lo_mask |= (qh & 0xFFFF) << (16 * r);
+        hi_mask |= (qh >> 16) << (16 * r);
+    }
+    let sixteen = _mm512_set1_epi8(16);
+    (
+        _mm512_mask_or_epi32(lo, 0xFFFF, lo, _mm512_maskz_mov_epi8(lo_mask, sixteen)),
+        _mm512_mask_or_epi32(hi, 0xFFFF, hi, _mm512_maskz_mov_epi8(hi_mask, sixteen)),
+    )
+}
+
+/// Q5_0 × Q8_0: as Q4_0 with five-bit values, `Σ (q−16)·y = Σ q·y − 16·Σ y` per group of 4
+/// (`q` in 0..32 is unsigned, so `vpdpbusd` on it, starting from twice the column's `−8·Σy`),
+/// scaled by `d_x·d_y`. Block: `d`, 4 bytes of fifth bits, 16 bytes of nibbles.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+pub(super) unsafe fn q5_0_tile<const R: usize, const C: usize, const P: bool>(
+    w: *const u8,
+    ws: usize,
+    a: *const u8,
+    as_: usize,
+    nb: usize,
+    out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+) {
+    let mut acc = [_mm512_setzero_ps(); C];
+    for b in 0..nb {
+        let xb = w.add(b * 22);
+        prefetch_rows::<R>(w, ws, b, 22);
+        let (lo, hi) = nibbles(rows_16::<R>(xb.add(6), ws));
+        let (lo, hi) = fifth_bits::<R>(xb.add(2), ws, lo, hi);
+        let dx = rows_f16::<R, true>(xb, ws);
+        for c in 0..C {
+            let y = column::<P, false>(a.add(c * as_), b);
+            let neg16 = _mm512_add_epi32(y.neg8, y.neg8);
+            let sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(neg16, lo, y.y0), hi, y.y1);
+            acc[c] = add_scaled(acc[c], dx, y.d, sums);
+        }
+    }
+    finish::<R, C>(&acc, out);
+}
+
+/// Q5_1 × Q8_1: as Q4_1 with five-bit values, `(d_x·d_y) · Σ q·y + m_x · s_y` per block.
+/// Block: `d`, `m`, 4 bytes of fifth bits, 16 bytes of nibbles.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+pub(super) unsafe fn q5_1_tile<const R: usize, const C: usize, const P: bool>(
+    w: *const u8,
+    ws: usize,
+    a: *const u8,
+    as_: usize,
+    nb: usize,
+    out: &mut [[f32; TILE_COLS]; TILE_ROWS],
+) {
+    let mut acc = [_mm512_setzero_ps(); C];
+    for b in 0..nb {
+        let xb = w.add(b * 24);
+        prefetch_rows::<R>(w, ws, b, 24);
+        let (lo, hi) = nibbles(rows_16::<R>(xb.add(8), ws));
+        let (lo, hi) = fifth_bits::<R>(xb.add(4), ws, lo, hi);
         let dx = rows_f16::<R, true>(xb, ws);
         let mx = rows_f16::<R, false>(xb.add(2), ws);
         for c in 0..C {
@@ -595,12 +680,18 @@ macro_rules! raw_and_prepped {
 raw_and_prepped! {
     q4_0_raw, q4_0_prep => q4_0_tile;
     q4_1_raw, q4_1_prep => q4_1_tile;
+    q5_0_raw, q5_0_prep => q5_0_tile;
+    q5_1_raw, q5_1_prep => q5_1_tile;
     q8_0_raw, q8_0_prep => q8_0_tile;
 }
 
 dispatch!(q4_0, q4_0_raw, 1 2 3 4 5 6 7 8);
 dispatch!(q4_1, q4_1_raw, 1 2 3 4 5 6 7 8);
+dispatch!(q5_0, q5_0_raw, 1 2 3 4 5 6 7 8);
+dispatch!(q5_1, q5_1_raw, 1 2 3 4 5 6 7 8);
 dispatch!(q8_0, q8_0_raw, 1 2 3 4 5 6 7 8);
+dispatch!(q5_0_prepped, q5_0_prep, 1 2 3 4 5 6 7 8);
+dispatch!(q5_1_prepped, q5_1_prep, 1 2 3 4 5 6 7 8);
 dispatch!(q4_0_prepped, q4_0_prep, 1 2 3 4 5 6 7 8);
 dispatch!(q4_1_prepped, q4_1_prep, 1 2 3 4 5 6 7 8);
 dispatch!(q8_0_prepped, q8_0_prep, 1 2 3 4 5 6 7 8);
