@@ -10,7 +10,10 @@ use ember::{Error, LoadParams, Model, Sampler, SamplerParams, Session, SessionPa
 fn load_bytes(bytes: &[u8]) -> Result<Model, Error> {
     let dir = std::env::temp_dir().join(format!("ember-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("m{}.gguf", bytes.len()));
+    // Unique per call: tests run in parallel, and two of them may write files of one length.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("m{}-{n}.gguf", bytes.len()));
     std::fs::write(&path, bytes).unwrap();
     let result = Model::load(&path, &LoadParams::default());
     std::fs::remove_file(&path).unwrap();
