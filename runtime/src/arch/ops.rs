@@ -1,11 +1,16 @@
 //! Element-wise CPU ops of the forward pass, written to round like ggml's CPU backend so that
 //! ember reproduces llama.cpp's numbers (not just its behaviour).
 
-/// `out = x / rms(x) * weight`, with ggml's accumulation: squares summed in f64, scale in f32.
-pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+/// `1 / rms(x)` with ggml's accumulation: squares summed in f64, the scale in f32.
+fn rms_scale(x: &[f32], eps: f32) -> f32 {
     let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
     let mean = (sum / x.len() as f64) as f32;
-    let scale = 1.0 / (mean + eps).sqrt();
+    1.0 / (mean + eps).sqrt()
+}
+
+/// `out = x / rms(x) * weight`, rounded as ggml does (see [`rms_scale`]).
+pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    let scale = rms_scale(x, eps);
     for ((o, &v), &w) in out.iter_mut().zip(x).zip(weight) {
         *o = (v * scale) * w;
     }
@@ -13,9 +18,7 @@ pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
 
 /// [`rms_norm`] of `x` into itself (q/k head norms, Gemma's post-norms).
 pub fn rms_norm_in_place(x: &mut [f32], weight: &[f32], eps: f32) {
-    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
-    let mean = (sum / x.len() as f64) as f32;
-    let scale = 1.0 / (mean + eps).sqrt();
+    let scale = rms_scale(x, eps);
     for (v, &w) in x.iter_mut().zip(weight) {
         *v = (*v * scale) * w;
     }
