@@ -46,7 +46,7 @@ pub fn build(c: Config, x: Extra, src: &mut dyn TensorSource) -> Result<Definiti
             "gemma3 with final logit soft-capping".into(),
         ));
     }
-    let (e, qd, kvd, ff, hd) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff, c.head_dim);
+    let (e, qd, hd) = (c.n_embd, c.q_dim(), c.head_dim);
     super::ops::warm_gelu_table();
     let token_embd = src.matrix("token_embd.weight", e, c.n_vocab)?;
     // Rope 0: the global layers' (the file's base); rope 1: the sliding-window layers'.
@@ -80,13 +80,7 @@ pub fn build(c: Config, x: Extra, src: &mut dyn TensorSource) -> Result<Definiti
             w: attn_norm,
             out: Reg::Norm,
         });
-        let wq = b.mat(Matrix::Q, src.matrix(&n("attn_q.weight"), e, qd)?);
-        let wk = b.mat(Matrix::K, src.matrix(&n("attn_k.weight"), e, kvd)?);
-        let wv = b.mat(Matrix::V, src.matrix(&n("attn_v.weight"), e, kvd)?);
-        b.push(Op::Matmul {
-            src: Reg::Norm,
-            outs: vec![(wq, Reg::Q), (wk, Reg::K), (wv, Reg::V)],
-        });
+        b.qkv(src, l, &c)?;
         let rope = usize::from(local);
         for (reg, w) in [(Reg::Q, q_norm), (Reg::K, k_norm)] {
             b.push(Op::HeadNorm { reg, w });
@@ -128,22 +122,7 @@ pub fn build(c: Config, x: Extra, src: &mut dyn TensorSource) -> Result<Definiti
             w: ffn_norm,
             out: Reg::Norm,
         });
-        let w_gate = b.mat(Matrix::Gate, src.matrix(&n("ffn_gate.weight"), e, ff)?);
-        let w_up = b.mat(Matrix::Up, src.matrix(&n("ffn_up.weight"), e, ff)?);
-        b.push(Op::Matmul {
-            src: Reg::Norm,
-            outs: vec![(w_gate, Reg::Gate), (w_up, Reg::Up)],
-        });
-        b.push(Op::Glu {
-            gate: Reg::Gate,
-            up: Reg::Up,
-            act: Glu::GeluTanh,
-        });
-        let w_down = b.mat(Matrix::Down, src.matrix(&n("ffn_down.weight"), ff, e)?);
-        b.push(Op::Matmul {
-            src: Reg::Gate,
-            outs: vec![(w_down, Reg::Proj)],
-        });
+        b.gated_ffn(src, l, &c, Glu::GeluTanh)?;
         b.push(Op::RmsNorm {
             src: Reg::Proj,
             w: post_ffn,

@@ -27,7 +27,7 @@ pub const HF_LAYER_NAMES: [(&str, &str); 14] = [
 
 /// The definition of a Llama-family model whose config is `c`.
 pub fn build(c: Config, src: &mut dyn TensorSource) -> Result<Definition> {
-    let (e, qd, kvd, ff, hd) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff, c.head_dim);
+    let (e, qd, kvd, hd) = (c.n_embd, c.q_dim(), c.kv_dim(), c.head_dim);
     let token_embd = src.matrix("token_embd.weight", e, c.n_vocab)?;
     let mut b = Builder::default();
     for l in 0..c.n_layer {
@@ -39,13 +39,7 @@ pub fn build(c: Config, src: &mut dyn TensorSource) -> Result<Definition> {
             w: attn_norm,
             out: Reg::Norm,
         });
-        let wq = b.mat(Matrix::Q, src.matrix(&n("attn_q.weight"), e, qd)?);
-        let wk = b.mat(Matrix::K, src.matrix(&n("attn_k.weight"), e, kvd)?);
-        let wv = b.mat(Matrix::V, src.matrix(&n("attn_v.weight"), e, kvd)?);
-        b.push(Op::Matmul {
-            src: Reg::Norm,
-            outs: vec![(wq, Reg::Q), (wk, Reg::K), (wv, Reg::V)],
-        });
+        b.qkv(src, l, &c)?;
         if c.variant == Variant::Qwen2 {
             for (name, reg, len) in [
                 ("attn_q.bias", Reg::Q, qd),
@@ -101,22 +95,7 @@ pub fn build(c: Config, src: &mut dyn TensorSource) -> Result<Definition> {
             w: ffn_norm,
             out: Reg::Norm,
         });
-        let w_gate = b.mat(Matrix::Gate, src.matrix(&n("ffn_gate.weight"), e, ff)?);
-        let w_up = b.mat(Matrix::Up, src.matrix(&n("ffn_up.weight"), e, ff)?);
-        b.push(Op::Matmul {
-            src: Reg::Norm,
-            outs: vec![(w_gate, Reg::Gate), (w_up, Reg::Up)],
-        });
-        b.push(Op::Glu {
-            gate: Reg::Gate,
-            up: Reg::Up,
-            act: Glu::Silu,
-        });
-        let w_down = b.mat(Matrix::Down, src.matrix(&n("ffn_down.weight"), ff, e)?);
-        b.push(Op::Matmul {
-            src: Reg::Gate,
-            outs: vec![(w_down, Reg::Proj)],
-        });
+        b.gated_ffn(src, l, &c, Glu::Silu)?;
         b.push(Op::Add {
             dst: Reg::X,
             src: Reg::Proj,

@@ -10,7 +10,7 @@
 
 use super::config::Config;
 use super::ops::Rope;
-use super::tensor::QTensor;
+use super::tensor::{QTensor, TensorSource};
 use crate::{Error, Result};
 
 /// An activation register: one buffer of `n_batch` rows, as wide as the widest row the program
@@ -294,6 +294,51 @@ impl Builder {
 
     pub fn push(&mut self, op: Op) {
         self.ops.push(op);
+    }
+
+    /// Layer `l`'s Q, K and V projections of `Reg::Norm` (`blk.l.attn_{q,k,v}.weight`), one
+    /// product group.
+    pub fn qkv(&mut self, src: &mut dyn TensorSource, l: usize, c: &Config) -> Result<()> {
+        let (e, qd, kvd) = (c.n_embd, c.q_dim(), c.kv_dim());
+        let n = |s: &str| format!("blk.{l}.{s}");
+        let wq = self.mat(Matrix::Q, src.matrix(&n("attn_q.weight"), e, qd)?);
+        let wk = self.mat(Matrix::K, src.matrix(&n("attn_k.weight"), e, kvd)?);
+        let wv = self.mat(Matrix::V, src.matrix(&n("attn_v.weight"), e, kvd)?);
+        self.push(Op::Matmul {
+            src: Reg::Norm,
+            outs: vec![(wq, Reg::Q), (wk, Reg::K), (wv, Reg::V)],
+        });
+        Ok(())
+    }
+
+    /// Layer `l`'s gated feed-forward of `Reg::Norm` into `Reg::Proj`:
+    /// `down · (act(gate · norm) * (up · norm))` (`blk.l.ffn_{gate,up,down}.weight`).
+    pub fn gated_ffn(
+        &mut self,
+        src: &mut dyn TensorSource,
+        l: usize,
+        c: &Config,
+        act: Glu,
+    ) -> Result<()> {
+        let (e, ff) = (c.n_embd, c.n_ff);
+        let n = |s: &str| format!("blk.{l}.{s}");
+        let w_gate = self.mat(Matrix::Gate, src.matrix(&n("ffn_gate.weight"), e, ff)?);
+        let w_up = self.mat(Matrix::Up, src.matrix(&n("ffn_up.weight"), e, ff)?);
+        self.push(Op::Matmul {
+            src: Reg::Norm,
+            outs: vec![(w_gate, Reg::Gate), (w_up, Reg::Up)],
+        });
+        self.push(Op::Glu {
+            gate: Reg::Gate,
+            up: Reg::Up,
+            act,
+        });
+        let w_down = self.mat(Matrix::Down, src.matrix(&n("ffn_down.weight"), ff, e)?);
+        self.push(Op::Matmul {
+            src: Reg::Gate,
+            outs: vec![(w_down, Reg::Proj)],
+        });
+        Ok(())
     }
 
     /// The ops pushed since the last call make one layer's program.
