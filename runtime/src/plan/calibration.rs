@@ -94,8 +94,11 @@ const KERNEL_RATES: [(Simd, GgmlType, [f64; 6]); 27] = [
     (Simd::Avx512, GgmlType::Q8_0, [10.6, 17.8, 0.335, 47.3, 2.85, 0.58]),
     (Simd::Avx512, GgmlType::Q6_K, [8.21, 19.6, 1.68, 49.7, 6.99, 2.08]),
     (Simd::Avx512, GgmlType::Q5_K, [6.61, 25.4, 2.38, 16.2, 15.8, 2.1]),
-    (Simd::Avx512, GgmlType::Q5_1, [3.81, 24.2, 11.1, 7.28, 0.0, 0.0]),
-    (Simd::Avx512, GgmlType::Q5_0, [2.32, 0.0, 0.0, 11.3, 61.0, 0.53]),
+    // Q5_0/Q5_1 since their AVX-512 tiles (2026-12-03): the Q4_0/Q4_1 rows scaled by the
+    // Q5/Q4 ratios of one `ember plan --calibrate` run (that run's absolute rates were ~2.5x
+    // this table's on every type, so only the ratios are taken).
+    (Simd::Avx512, GgmlType::Q5_1, [5.98, 10.24, 1.49, 32.96, 0.0, 0.0]),
+    (Simd::Avx512, GgmlType::Q5_0, [3.844, 2.193, 0.70, 42.38, 2.39, 0.262]),
     (Simd::Avx512, GgmlType::Q4_K, [7.85, 22.3, 2.7, 54.4, 5.21, 1.95]),
     (Simd::Avx512, GgmlType::Q4_1, [8.09, 11.4, 1.68, 37.0, 0.0, 0.0]),
     (Simd::Avx512, GgmlType::Q4_0, [6.31, 2.52, 1.4, 47.5, 1.97, 0.25]),
