@@ -338,3 +338,27 @@ fn cli_bad_model_file_is_the_loaders_error() {
     assert!(err.contains("invalid GGUF"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `--measure-kernels`: the rates the cost model uses on this machine are the ones its kernels
+/// were just timed at, for every type the probe covers, not the calibration table's.
+#[test]
+fn measured_kernels_replace_the_calibration_rates_on_this_machine() {
+    let table = plan::this_machine::target().unwrap();
+    assert!(table.measured.is_none());
+    let timed = plan::this_machine::with_measured_kernels(table.clone()).unwrap();
+    let probed = timed.measured.as_ref().unwrap();
+    for ty in plan::kernel_probe::TYPES {
+        let r = timed.kernel_rate(ty);
+        let p = probed.kernels.iter().find(|(t, _)| *t == ty).unwrap().1;
+        assert_eq!(r, p, "{ty}");
+        assert!(
+            r.decode_bytes_per_cycle > 0.0 && r.prefill_ops_per_cycle > 0.0,
+            "{ty}"
+        );
+    }
+    assert_eq!(
+        timed.attention_flops_per_cycle(),
+        probed.attention_flops_per_cycle
+    );
+    assert!(timed.description.contains("kernels timed here"));
+}

@@ -34,6 +34,10 @@ pub struct PlanArgs {
     /// Reply length over which decode speed is averaged.
     #[arg(long = "gen", default_value_t = PlanParams::default().n_gen)]
     gen: usize,
+    /// With `--device this`: also time ember's kernels here (about six seconds) instead of
+    /// scaling the calibration machine's per-cycle rates by this machine's clock.
+    #[arg(long)]
+    measure_kernels: bool,
     /// Print one JSON object per row (JSON Lines) instead of the table.
     #[arg(long)]
     json: bool,
@@ -52,7 +56,12 @@ pub fn command(a: PlanArgs) -> Result<(), Box<dyn std::error::Error>> {
     for q in &a.quant {
         quants.push(Quant::Predicted(Ftype::parse(q)?));
     }
-    let targets = plan::targets(&a.device)?;
+    let mut targets = plan::targets(&a.device)?;
+    if a.measure_kernels {
+        for t in targets.iter_mut().filter(|t| t.name == "this") {
+            *t = plan::this_machine::with_measured_kernels(t.clone())?;
+        }
+    }
     let model = Model::load(model, &LoadParams::default())?;
     let shape = Shape::of(&model);
     drop(model);

@@ -20,7 +20,7 @@ use ember_quant::GgmlType;
 
 use super::calibration;
 use super::shape::{Matrix, Role, Shape};
-use super::target::{Simd, Target};
+use super::target::Target;
 use crate::arch::cpu::StateSizes;
 use crate::Result;
 
@@ -124,7 +124,7 @@ struct Weights {
     head_cycles: f64,
 }
 
-fn weights(shape: &Shape, types: &[GgmlType], kernel: Simd) -> Weights {
+fn weights(shape: &Shape, types: &[GgmlType], target: &Target) -> Weights {
     let mut w = Weights {
         bytes: 0.0,
         decode_cycles: 0.0,
@@ -141,7 +141,7 @@ fn weights(shape: &Shape, types: &[GgmlType], kernel: Simd) -> Weights {
             };
             continue;
         }
-        let rate = calibration::kernel_rate(kernel, ty);
+        let rate = target.kernel_rate(ty);
         let rows = t.n_rows as f64;
         // The activations are quantized once per product, and Q/K/V and gate/up share one.
         let inputs = match t.role {
@@ -174,7 +174,7 @@ pub fn speed(
     n_gen: usize,
 ) -> Speed {
     let c = &shape.config;
-    let w = weights(shape, types, target.kernel);
+    let w = weights(shape, types, target);
     // Bytes of K and V per position, and attention FLOPs per (query, key) pair, all layers:
     // scores q·k and the weighted sum of v, 2 FLOPs per element each.
     let kv_per_pos = (2 * c.n_layer * c.kv_dim() * 2) as f64;
@@ -183,10 +183,9 @@ pub fn speed(
     let threads = run.n_threads.min(target.cores).max(1);
     let read = target.read_bytes_per_s * threads as f64 / target.cores as f64;
     let cycles_per_s = threads as f64 * target.hz;
-    let attn = cycles_per_s * calibration::attention_flops_per_cycle(target.kernel);
+    let attn = cycles_per_s * target.attention_flops_per_cycle();
     // Seconds per token of the work only the calling thread does.
-    let serial =
-        c.n_layer as f64 * calibration::serial_cycles_per_layer(c.n_embd, c.n_ff) / target.hz;
+    let serial = c.n_layer as f64 * target.serial_cycles_per_layer(c.n_embd, c.n_ff) / target.hz;
 
     // Seconds per forward pass of handing work to the pool's threads and back (9 per layer).
     let handoffs = c.n_layer as f64 * calibration::HANDOFF_CYCLES_PER_LAYER / target.hz;
@@ -241,6 +240,7 @@ mod tests {
     use crate::arch::ops::{Rope, RopeStyle};
     use crate::arch::{Config, Variant};
     use crate::plan::shape::Tensor;
+    use crate::plan::target::Simd;
 
     /// A one-layer model with one 1024×1024 Q8_0 matrix (34 B per 32 values) and a tied head.
     fn tiny() -> (Shape, Vec<GgmlType>) {
@@ -295,6 +295,7 @@ mod tests {
             hz,
             simd: Simd::Avx512,
             kernel: Simd::Avx512,
+            measured: None,
         }
     }
 

@@ -40,6 +40,7 @@ const LONG: usize = 4096;
 const TOKENS: usize = 64;
 
 /// What `--calibrate` measures at the kernel level in use (`EMBER_ISA` chooses it).
+#[derive(Debug)]
 pub struct Rates {
     pub level: Simd,
     pub kernels: Vec<(GgmlType, KernelRate)>,

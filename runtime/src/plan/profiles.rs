@@ -190,6 +190,7 @@ impl Profile {
             hz: self.ghz * 1e9,
             simd: self.simd,
             kernel: self.simd.kernel_level(),
+            measured: None,
         }
     }
 }

@@ -64,6 +64,38 @@ pub struct Target {
     pub simd: Simd,
     /// The level ember's kernels run at there (see [`Simd::kernel_level`]).
     pub kernel: Simd,
+    /// ember's kernels timed on this very device (`ember plan --device this --measure-kernels`);
+    /// `None`: the calibration machine's per-cycle rates (`calibration.rs`), scaled by `hz`.
+    #[serde(skip)]
+    pub measured: Option<std::sync::Arc<super::kernel_probe::Rates>>,
+}
+
+impl Target {
+    /// The per-cycle rate of `ty`'s products here.
+    pub fn kernel_rate(&self, ty: ember_quant::GgmlType) -> super::calibration::KernelRate {
+        self.measured
+            .as_ref()
+            .and_then(|m| m.kernels.iter().find(|(t, _)| *t == ty).map(|(_, r)| *r))
+            .unwrap_or_else(|| super::calibration::kernel_rate(self.kernel, ty))
+    }
+
+    /// Attention FLOPs per cycle of one core here.
+    pub fn attention_flops_per_cycle(&self) -> f64 {
+        self.measured.as_ref().map_or_else(
+            || super::calibration::attention_flops_per_cycle(self.kernel),
+            |m| m.attention_flops_per_cycle,
+        )
+    }
+
+    /// Cycles one token spends per layer on the calling thread alone.
+    pub fn serial_cycles_per_layer(&self, n_embd: usize, n_ff: usize) -> f64 {
+        match &self.measured {
+            Some(m) => {
+                m.serial.swiglu_cycles * n_ff as f64 + m.serial.vector_cycles * 2.0 * n_embd as f64
+            }
+            None => super::calibration::serial_cycles_per_layer(n_embd, n_ff),
+        }
+    }
 }
 
 #[cfg(test)]
