@@ -134,24 +134,8 @@ pub fn build(c: Config, x: Extra, src: &mut dyn TensorSource) -> Result<Definiti
         });
         b.end_layer();
     }
-    let output = src
-        .optional_matrix("output.weight", e, c.n_vocab)?
-        .unwrap_or_else(|| token_embd.clone());
-    let mut def = Definition {
-        output_norm: src.vector("output_norm.weight", e)?,
-        rope_freqs: None,
-        n_params: src.n_params(),
-        ropes: vec![c.rope.clone(), local_rope],
-        // ggml scales by sqrtf(n_embd) in f32.
-        embd_scale: Some((e as f32).sqrt()),
-        config: c,
-        token_embd,
-        mats: b.mats,
-        vecs: b.vecs,
-        layers: b.layers,
-        output,
-        reg_widths: Default::default(),
-    };
-    def.validate()?;
-    Ok(def)
+    let ropes = vec![c.rope.clone(), local_rope];
+    // ggml scales by sqrtf(n_embd) in f32.
+    let embd_scale = Some((e as f32).sqrt());
+    b.finish(c, src, token_embd, ropes, None, embd_scale)
 }

@@ -102,23 +102,7 @@ pub fn build(c: Config, src: &mut dyn TensorSource) -> Result<Definition> {
         });
         b.end_layer();
     }
-    let output = src
-        .optional_matrix("output.weight", e, c.n_vocab)?
-        .unwrap_or_else(|| token_embd.clone());
-    let mut def = Definition {
-        output_norm: src.vector("output_norm.weight", e)?,
-        rope_freqs: src.optional_vector("rope_freqs.weight", c.rope.n_dims / 2)?,
-        n_params: src.n_params(),
-        ropes: vec![c.rope.clone()],
-        embd_scale: None,
-        config: c,
-        token_embd,
-        mats: b.mats,
-        vecs: b.vecs,
-        layers: b.layers,
-        output,
-        reg_widths: Default::default(),
-    };
-    def.validate()?;
-    Ok(def)
+    let rope_freqs = src.optional_vector("rope_freqs.weight", c.rope.n_dims / 2)?;
+    let ropes = vec![c.rope.clone()];
+    b.finish(c, src, token_embd, ropes, rope_freqs, None)
 }

@@ -341,6 +341,39 @@ impl Builder {
         Ok(())
     }
 
+    /// The definition these layers make, with the output head (`output.weight`, or the
+    /// embeddings when tied) and its norm, validated.
+    pub fn finish(
+        self,
+        config: Config,
+        src: &mut dyn TensorSource,
+        token_embd: QTensor,
+        ropes: Vec<Rope>,
+        rope_freqs: Option<QTensor>,
+        embd_scale: Option<f32>,
+    ) -> Result<Definition> {
+        let e = config.n_embd;
+        let output = src
+            .optional_matrix("output.weight", e, config.n_vocab)?
+            .unwrap_or_else(|| token_embd.clone());
+        let mut def = Definition {
+            output_norm: src.vector("output_norm.weight", e)?,
+            rope_freqs,
+            n_params: src.n_params(),
+            ropes,
+            embd_scale,
+            config,
+            token_embd,
+            mats: self.mats,
+            vecs: self.vecs,
+            layers: self.layers,
+            output,
+            reg_widths: Default::default(),
+        };
+        def.validate()?;
+        Ok(def)
+    }
+
     /// The ops pushed since the last call make one layer's program.
     pub fn end_layer(&mut self) {
         let ops = std::mem::take(&mut self.ops);
