@@ -162,9 +162,14 @@ def main():
     w.add_add_eos_token(False)
     w.add_chat_template(CHAT_TEMPLATE)
 
-    plan = tensor_plan(vocab)
+    write_tensors(w, tensor_plan(vocab), make_tensor, f32_kinds=("rope_freqs", "norm"))
+
+
+def write_tensors(w, plan, make_tensor, f32_kinds):
+    """Write the header, metadata and the tensors of `plan` ((name, shape, kind) in file order),
+    one at a time (F32 for `f32_kinds`, F16 otherwise), and close `w`."""
     for name, shape, kind in plan:
-        dtype = np.float32 if kind in ("rope_freqs", "norm") else np.float16
+        dtype = np.float32 if kind in f32_kinds else np.float16
         nbytes = math.prod(shape) * np.dtype(dtype).itemsize
         w.add_tensor_info(name, shape, np.dtype(dtype), nbytes)
     w.write_header_to_file()

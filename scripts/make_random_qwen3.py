@@ -4,7 +4,7 @@
 Same reproducibility method as scripts/make_random_model.py (whose `uniform` it uses): every tensor
 comes from its own PCG64 stream seeded from the tensor name, through integer-only arithmetic, so the
 bytes do not depend on the CPU, the numpy build or the order of generation.
-scripts/make_random_qwen3.sh quantizes the result to models/qwen3-shape-q4_k_m.gguf.
+scripts/make_random_shape.sh qwen3 quantizes the result to models/qwen3-shape-q4_k_m.gguf.
 
 Shape: hidden 1024, 8 layers, 16 heads, 8 KV heads, head dim 128 (so the attention width, 2048, is
 not the hidden size, as in Qwen3), FFN 3072, vocab 151936, rope theta 1e6 (NeoX rotation, llama.cpp's
@@ -35,7 +35,7 @@ import numpy as np
 from gguf import GGUFReader, GGUFWriter, LlamaFileType
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_random_model import uniform  # noqa: E402
+from make_random_model import uniform, write_tensors  # noqa: E402
 
 HIDDEN = 1024
 LAYERS = 8
@@ -154,18 +154,7 @@ def main():
     w.add_add_eos_token(False)
     w.add_chat_template(CHAT_TEMPLATE)
 
-    plan = tensor_plan(vocab)
-    for name, shape, kind in plan:
-        dtype = np.float32 if kind == "norm" else np.float16
-        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-        w.add_tensor_info(name, shape, np.dtype(dtype), nbytes)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_ti_data_to_file()
-    for name, shape, kind in plan:
-        w.write_tensor_data(make_tensor(name, shape, kind))
-    w.close()
-
+    write_tensors(w, tensor_plan(vocab), make_tensor, f32_kinds=("norm",))
 
 if __name__ == "__main__":
     main()

@@ -483,6 +483,16 @@ fn qwen3_shape_prompt_tokens_match_llama_cpp() {
 }
 
 #[test]
+fn phi3_shape_greedy_matches_llama_cpp() {
+    check_golden("phi3-shape-q4_k_m.json");
+}
+
+#[test]
+fn phi3_shape_prompt_tokens_match_llama_cpp() {
+    check_tokenization("phi3-shape-q4_k_m.json");
+}
+
+#[test]
 fn qwen2_5_coder_0_5b_greedy_matches_llama_cpp() {
     check_golden("qwen2.5-coder-0.5b.json");
 }
@@ -575,6 +585,20 @@ fn qwen2_5_coder_0_5b_gpu_greedy_matches_cpu_and_llama_cpp() {
 fn qwen3_shape_gpu_greedy_matches_cpu_and_llama_cpp() {
     check_golden_on(
         "qwen3-shape-q4_k_m.json",
+        Scope {
+            device: DeviceChoice::Gpu,
+            cases: &["short", "chat"],
+            max_steps: 4,
+            n_batch: 16,
+        },
+    );
+}
+
+/// Phi-3 on the burn engine: fused QKV and gate/up as row views, 96-wide heads, LongRoPE.
+#[test]
+fn phi3_shape_gpu_greedy_matches_cpu_and_llama_cpp() {
+    check_golden_on(
+        "phi3-shape-q4_k_m.json",
         Scope {
             device: DeviceChoice::Gpu,
             cases: &["short", "chat"],

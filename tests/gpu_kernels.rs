@@ -156,6 +156,7 @@ fn rope_matches_the_cpu_engine_in_both_styles() {
                 n_dims: n_rot,
                 freq_base: 10000.0,
                 freq_scale: 1.0,
+                attn_factor: 1.0,
             };
             let mut rng = Rng(7);
             let x: Vec<f32> = (0..n * heads * hd).map(|_| rng.f32()).collect();

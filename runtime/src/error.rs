@@ -24,7 +24,7 @@ pub enum Error {
     },
     #[error("tokenizer: {0}")]
     Tokenizer(#[from] TokenizerError),
-    #[error("unsupported architecture `{0}` (supported: llama, qwen2, qwen3, gemma3)")]
+    #[error("unsupported architecture `{0}` (supported: llama, qwen2, qwen3, gemma3, phi3)")]
     UnsupportedArchitecture(String),
     #[error("missing metadata key `{0}`")]
     MissingMetadata(String),

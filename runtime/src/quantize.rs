@@ -102,12 +102,13 @@ pub fn quantize(
     let arch = model.arch();
     let c = &arch.config;
     let tied = arch.output.name == arch.token_embd.name && arch.output.file == arch.token_embd.file;
-    let (docs, pre) = documents(input, &model, tied)?;
-    if c.variant == Variant::Gemma3 {
-        return Err(Error::UnsupportedArchitecture(
-            "gemma3: ember's quantized format holds HF-named Llama-family checkpoints".into(),
-        ));
+    if matches!(c.variant, Variant::Gemma3 | Variant::Phi3) {
+        return Err(Error::UnsupportedArchitecture(format!(
+            "{}: ember's quantized format holds HF-named llama, qwen2 and qwen3 checkpoints",
+            c.variant.name()
+        )));
     }
+    let (docs, pre) = documents(input, &model, tied)?;
     let permuted = c.rope.style == RopeStyle::Normal;
     if permuted && c.variant != Variant::Llama {
         return Err(Error::InvalidArgument(

@@ -39,6 +39,7 @@ MODELS = {
     "gemma3-270m-q4_k_m": "models/gemma-3-270m-q4_k_m.gguf",
     "qwen2.5-coder-0.5b": "models/qwen2.5-coder-0.5b-instruct.gguf",
     "qwen3-shape-q4_k_m": "models/qwen3-shape-q4_k_m.gguf",
+    "phi3-shape-q4_k_m": "models/phi3-shape-q4_k_m.gguf",
 }
 
 N_PREDICT = 64
@@ -233,7 +234,9 @@ def float64_first_step(path, prompts):
     """Log-softmax after each prompt from a plain float64 Llama forward pass over the weights as
     dequantized by the gguf package (no activation quantization, no f16 KV cache): an independent
     bound on how far the llama.cpp numbers are from exact arithmetic on the same weights.
-    Also covers Qwen3 (per-head RMS norms on Q and K, NeoX rope, head dim from key_length)."""
+    Also covers Qwen3 (per-head RMS norms on Q and K, NeoX rope, head dim from key_length) and
+    Phi-3 (fused attn_qkv and gate/up ffn_up, NeoX rope, LongRoPE short factors and attn_factor,
+    which multiplies the rotated q and k)."""
     r = GGUFReader(path)
     kv = {k: f.contents() for k, f in r.fields.items() if not k.startswith("tokenizer.")}
     arch = kv["general.architecture"]
@@ -241,7 +244,9 @@ def float64_first_step(path, prompts):
     n_head, n_head_kv = kv[f"{arch}.attention.head_count"], kv[f"{arch}.attention.head_count_kv"]
     eps, theta = kv[f"{arch}.attention.layer_norm_rms_epsilon"], kv.get(f"{arch}.rope.freq_base", 10000.0)
     hd = kv.get(f"{arch}.attention.key_length", hidden // n_head)
-    neox = arch == "qwen3"  # llama.cpp's LLAMA_ROPE_TYPE_NEOX: rotate the two halves of each head
+    neox = arch in ("qwen3", "phi3")  # llama.cpp's LLAMA_ROPE_TYPE_NEOX: rotate the two halves of each head
+    attn_factor = kv.get(f"{arch}.rope.scaling.attn_factor", 1.0)
+    n_ff = kv[f"{arch}.feed_forward_length"]
     tensors = {t.name: t for t in r.tensors}
 
     def weight(name):
@@ -252,26 +257,34 @@ def float64_first_step(path, prompts):
         return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w.reshape(-1)
 
     inv_freq = theta ** (-np.arange(0, hd, 2) / hd)
-    if "rope_freqs.weight" in tensors:
-        inv_freq = inv_freq / weight("rope_freqs.weight").reshape(-1)
+    for factors in ("rope_freqs.weight", "rope_factors_short.weight"):  # short: N_CTX <= original context
+        if factors in tensors:
+            inv_freq = inv_freq / weight(factors).reshape(-1)
 
     def rope(q):  # llama.cpp "normal" rope: rotate adjacent pairs
         ang = np.arange(q.shape[0])[:, None, None] * inv_freq[None, None, :]
+        cos, sin = np.cos(ang) * attn_factor, np.sin(ang) * attn_factor
         if neox:
             a, b = q[..., : hd // 2], q[..., hd // 2 :]
-            return np.concatenate([a * np.cos(ang) - b * np.sin(ang), a * np.sin(ang) + b * np.cos(ang)], -1)
+            return np.concatenate([a * cos - b * sin, a * sin + b * cos], -1)
         a, b = q[..., 0::2], q[..., 1::2]
         out = np.empty_like(q)
-        out[..., 0::2] = a * np.cos(ang) - b * np.sin(ang)
-        out[..., 1::2] = a * np.sin(ang) + b * np.cos(ang)
+        out[..., 0::2] = a * cos - b * sin
+        out[..., 1::2] = a * sin + b * cos
         return out
 
     emb = weight("token_embd.weight")
     xs = [emb[ids] for ids in prompts]
     del emb
     for layer in range(n_layer):
-        w = {k: weight(f"blk.{layer}.{k}.weight") for k in
-             ("attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down")}
+        fused = f"blk.{layer}.attn_qkv.weight" in tensors
+        names = ["attn_norm", "attn_output", "ffn_norm", "ffn_up", "ffn_down"]
+        names += ["attn_qkv"] if fused else ["attn_q", "attn_k", "attn_v", "ffn_gate"]
+        w = {k: weight(f"blk.{layer}.{k}.weight") for k in names}
+        if fused:  # Phi-3: Q, K, V rows in one tensor; gate rows, then up rows in ffn_up
+            qkv = w.pop("attn_qkv")
+            w["attn_q"], w["attn_k"], w["attn_v"] = np.split(qkv, [n_head * hd, (n_head + n_head_kv) * hd])
+            w["ffn_gate"], w["ffn_up"] = w["ffn_up"][:n_ff], w["ffn_up"][n_ff:]
         qk_norm = f"blk.{layer}.attn_q_norm.weight" in tensors
         if qk_norm:
             w["attn_q_norm"], w["attn_k_norm"] = weight(f"blk.{layer}.attn_q_norm.weight"), weight(f"blk.{layer}.attn_k_norm.weight")
@@ -365,8 +378,8 @@ def record(name, rel_path, cross_check):
         case["ubatch1_step0_max_abs_diff"] = d
         single_diffs.append(d)
     single.close()
-    # The float64 check below is a plain Llama (or Qwen3) forward pass: only for those architectures.
-    llama = GGUFReader(path).fields["general.architecture"].contents() in ("llama", "qwen3")
+    # The float64 check below is a plain Llama (or Qwen3, Phi-3) forward pass: only for those architectures.
+    llama = GGUFReader(path).fields["general.architecture"].contents() in ("llama", "qwen3", "phi3")
     exact = float64_first_step(path, [c["prompt_tokens"] for c in cases]) if llama else []
     exact_diffs = []
     for case, lp in zip(cases, exact):

@@ -13,6 +13,8 @@ pub enum Variant {
     Qwen2,
     Qwen3,
     Gemma3,
+    /// Phi-3 / Phi-3.5 / Phi-4-mini: Llama with fused QKV and gate/up, NeoX RoPE, LongRoPE.
+    Phi3,
 }
 
 impl Variant {
@@ -22,6 +24,7 @@ impl Variant {
             Variant::Qwen2 => "qwen2",
             Variant::Qwen3 => "qwen3",
             Variant::Gemma3 => "gemma3",
+            Variant::Phi3 => "phi3",
         }
     }
 
@@ -32,6 +35,7 @@ impl Variant {
             "qwen2" => Variant::Qwen2,
             "qwen3" => Variant::Qwen3,
             "gemma3" => Variant::Gemma3,
+            "phi3" => Variant::Phi3,
             _ => return None,
         })
     }
@@ -41,7 +45,7 @@ impl Variant {
     pub fn rope_style(self) -> RopeStyle {
         match self {
             Variant::Llama => RopeStyle::Normal,
-            Variant::Qwen2 | Variant::Qwen3 | Variant::Gemma3 => RopeStyle::Neox,
+            Variant::Qwen2 | Variant::Qwen3 | Variant::Gemma3 | Variant::Phi3 => RopeStyle::Neox,
         }
     }
 }
@@ -58,6 +62,9 @@ pub struct Config {
     pub head_dim: usize,
     pub n_ff: usize,
     pub n_ctx_train: usize,
+    /// The context RoPE was trained at before any scaling (`rope.scaling.original_context_length`,
+    /// else `n_ctx_train`): LongRoPE switches factors past it.
+    pub n_ctx_orig: usize,
     pub rms_eps: f32,
     /// RoPE of the (global-attention) layers; an architecture may add others (Gemma 3's
     /// sliding-window layers), in its definition.
@@ -132,6 +139,7 @@ impl Config {
                 .map(|a| a.len())
                 .ok_or_else(|| Error::MissingMetadata(m.key("vocab_size")))?,
         };
+        let n_ctx_train = m.req("context_length")?;
         Ok(Config {
             variant,
             n_vocab,
@@ -141,13 +149,17 @@ impl Config {
             n_head_kv,
             head_dim,
             n_ff: m.req("feed_forward_length")?,
-            n_ctx_train: m.req("context_length")?,
+            n_ctx_train,
+            n_ctx_orig: m
+                .opt("rope.scaling.original_context_length")?
+                .unwrap_or(n_ctx_train),
             rms_eps: m.float("attention.layer_norm_rms_epsilon", 1e-5)?,
             rope: Rope {
                 style: variant.rope_style(),
                 n_dims: n_rot,
                 freq_base: m.float("rope.freq_base", 10000.0)?,
                 freq_scale,
+                attn_factor: m.float("rope.scaling.attn_factor", 1.0)?,
             },
         })
     }

@@ -188,6 +188,7 @@ pub fn forward(
         data,
         tokens,
         pos,
+        st.n_ctx,
         &mut st.regs[Reg::X as usize][..n * e],
         angles,
         &mut st.cos,
@@ -463,13 +464,15 @@ pub(crate) fn check_batch(n: usize, n_batch: usize, pos: usize, n_ctx: usize) ->
 impl Definition {
     /// A batch's inputs, shared by both engines: each token's embedding row (dequantized from
     /// the table, scaled if the architecture says so) into `x`, and the RoPE angles of every
-    /// rope into `cos`/`sin` (rope `r`'s token `i` at `r * stride + i * n_dims / 2`).
+    /// rope into `cos`/`sin` (rope `r`'s token `i` at `r * stride + i * n_dims / 2`), with the
+    /// frequency factors a session of `n_ctx` tokens uses.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn batch_inputs(
         &self,
         data: &dyn WeightData,
         tokens: &[u32],
         pos: usize,
+        n_ctx: usize,
         x: &mut [f32],
         stride: usize,
         cos: &mut [f32],
@@ -498,7 +501,11 @@ impl Definition {
                 row.iter_mut().for_each(|v| *v *= s);
             }
         }
-        let freqs = self.rope_freqs.as_ref().map(|t| t.f32s(data));
+        let freqs = match &self.rope_freqs_long {
+            Some((long, orig)) if n_ctx > *orig => Some(long),
+            _ => self.rope_freqs.as_ref(),
+        }
+        .map(|t| t.f32s(data));
         for (r, rope) in self.ropes.iter().enumerate() {
             for i in 0..tokens.len() {
                 let at = r * stride + i * half;

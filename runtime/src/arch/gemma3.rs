@@ -53,6 +53,7 @@ pub fn build(c: Config, x: Extra, src: &mut dyn TensorSource) -> Result<Definiti
     let local_rope = Rope {
         freq_base: x.rope_base_local,
         freq_scale: 1.0,
+        attn_factor: 1.0,
         ..c.rope.clone()
     };
     // Gemma 3 270M..12B scale queries by 1/sqrt(head_dim); 27B by 1/sqrt(n_embd / n_head).

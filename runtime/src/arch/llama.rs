@@ -1,6 +1,7 @@
 //! The Llama family: Llama 2/3/3.2, TinyLlama, SmolLM2, Mistral; Qwen2 (Llama plus q/k/v
-//! biases and NeoX RoPE) and Qwen3 (per-head q/k RMS norms, no biases). Tensor names and the
-//! forward pass, written once for both engines.
+//! biases and NeoX RoPE), Qwen3 (per-head q/k RMS norms, no biases) and Phi-3 (fused QKV and
+//! gate/up tensors, NeoX RoPE, LongRoPE factors). Tensor names and the forward pass, written
+//! once for both engines.
 
 use super::config::{Config, Variant};
 use super::program::{Builder, Definition, Glu, Matrix, Op, Reg};
@@ -102,7 +103,21 @@ pub fn build(c: Config, src: &mut dyn TensorSource) -> Result<Definition> {
         });
         b.end_layer();
     }
-    let rope_freqs = src.optional_vector("rope_freqs.weight", c.rope.n_dims / 2)?;
+    let half = c.rope.n_dims / 2;
+    let (rope_freqs, long) = if c.variant == Variant::Phi3 {
+        // LongRoPE (Phi-3 128k, Phi-3.5, Phi-4-mini): short factors up to the original
+        // context, long ones beyond it.
+        let short = src.optional_vector("rope_factors_short.weight", half)?;
+        let long = match src.optional_vector("rope_factors_long.weight", half)? {
+            Some(t) => Some((t, c.n_ctx_orig)),
+            None => None,
+        };
+        (short, long)
+    } else {
+        (src.optional_vector("rope_freqs.weight", half)?, None)
+    };
     let ropes = vec![c.rope.clone()];
-    b.finish(c, src, token_embd, ropes, rope_freqs, None)
+    let mut def = b.finish(c, src, token_embd, ropes, rope_freqs, None)?;
+    def.rope_freqs_long = long;
+    Ok(def)
 }

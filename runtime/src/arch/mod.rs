@@ -1,4 +1,4 @@
-//! Model architectures. One file each (`llama`: Llama, Qwen2, Qwen3; `gemma3`), writing its
+//! Model architectures. One file each (`llama`: Llama, Qwen2, Qwen3, Phi-3; `gemma3`), writing its
 //! forward pass once as a [`Definition`]'s program; the CPU engine (`cpu`) and the burn engine
 //! (`gpu::graph`) both run it.
 
@@ -23,7 +23,9 @@ pub fn from_gguf(g: &Gguf) -> Result<Definition> {
     let config = Config::from_gguf(g)?;
     let mut weights = Weights::new(g);
     match config.variant {
-        Variant::Llama | Variant::Qwen2 | Variant::Qwen3 => llama::build(config, &mut weights),
+        Variant::Llama | Variant::Qwen2 | Variant::Qwen3 | Variant::Phi3 => {
+            llama::build(config, &mut weights)
+        }
         Variant::Gemma3 => {
             let extra = gemma3::Extra::from_gguf(&Meta::of(g)?)?;
             gemma3::build(config, extra, &mut weights)

@@ -53,12 +53,15 @@ pub struct Rope {
     pub freq_base: f32,
     /// 1 / linear scaling factor.
     pub freq_scale: f32,
+    /// Multiplies the rotated dimensions (ggml's `attn_factor`, its `mscale`: Phi-3's LongRoPE
+    /// `rope.scaling.attn_factor`); 1 for most models.
+    pub attn_factor: f32,
 }
 
 impl Rope {
     /// Fill `cos`/`sin` (length `n_dims / 2`) for position `pos`, computed as ggml does:
     /// `theta_i = pos * base^(-2i/n)` built by repeated f32 multiplication, divided by the
-    /// optional Llama 3 frequency factors.
+    /// optional frequency factors (Llama 3, LongRoPE), times `attn_factor`.
     pub fn angles(
         &self,
         pos: usize,
@@ -71,8 +74,8 @@ impl Rope {
         for i in 0..self.n_dims / 2 {
             let ff = freq_factors.map_or(1.0, |f| f[i]);
             let t = self.freq_scale * (theta / ff);
-            cos[i] = t.cos();
-            sin[i] = t.sin();
+            cos[i] = t.cos() * self.attn_factor;
+            sin[i] = t.sin() * self.attn_factor;
             theta *= theta_scale;
         }
     }
@@ -192,6 +195,7 @@ mod tests {
             n_dims: 4,
             freq_base: 10000.0,
             freq_scale: 1.0,
+            attn_factor: 1.0,
         };
         let (mut c, mut s) = ([0.0; 2], [0.0; 2]);
         rope.angles(3, None, &mut c, &mut s);
@@ -209,6 +213,7 @@ mod tests {
             n_dims: 4,
             freq_base: 10000.0,
             freq_scale: 1.0,
+            attn_factor: 1.0,
         };
         let (mut c, mut s) = ([0.0; 2], [0.0; 2]);
         rope.angles(1, None, &mut c, &mut s);

@@ -107,8 +107,11 @@ pub struct Definition {
     pub vecs: Vec<QTensor>,
     /// Every RoPE the layers use (angles are computed once per batch for each).
     pub ropes: Vec<Rope>,
-    /// Llama 3 frequency factors (they divide the angles of every rope).
+    /// Frequency factors (Llama 3; LongRoPE's short ones): they divide the angles of every rope.
     pub rope_freqs: Option<QTensor>,
+    /// LongRoPE's long factors and the original context length: a session whose context is
+    /// longer uses them instead of `rope_freqs` (llama.cpp's rule, `get_rope_factors`).
+    pub rope_freqs_long: Option<(QTensor, usize)>,
     /// One program per layer.
     pub layers: Vec<Vec<Op>>,
     pub output_norm: QTensor,
@@ -296,14 +299,29 @@ impl Builder {
         self.ops.push(op);
     }
 
-    /// Layer `l`'s Q, K and V projections of `Reg::Norm` (`blk.l.attn_{q,k,v}.weight`), one
-    /// product group.
+    /// Layer `l`'s Q, K and V projections of `Reg::Norm`, one product group: from
+    /// `blk.l.attn_{q,k,v}.weight`, or from the row ranges of a fused `blk.l.attn_qkv.weight`
+    /// (Phi-3), whose rows are Q's, then K's, then V's.
     pub fn qkv(&mut self, src: &mut dyn TensorSource, l: usize, c: &Config) -> Result<()> {
         let (e, qd, kvd) = (c.n_embd, c.q_dim(), c.kv_dim());
         let n = |s: &str| format!("blk.{l}.{s}");
-        let wq = self.mat(Matrix::Q, src.matrix(&n("attn_q.weight"), e, qd)?);
-        let wk = self.mat(Matrix::K, src.matrix(&n("attn_k.weight"), e, kvd)?);
-        let wv = self.mat(Matrix::V, src.matrix(&n("attn_v.weight"), e, kvd)?);
+        let (q, k, v) = match src.optional_matrix(&n("attn_qkv.weight"), e, qd + 2 * kvd)? {
+            Some(fused) => (
+                fused.rows("q", 0, qd)?,
+                fused.rows("k", qd, kvd)?,
+                fused.rows("v", qd + kvd, kvd)?,
+            ),
+            None => (
+                src.matrix(&n("attn_q.weight"), e, qd)?,
+                src.matrix(&n("attn_k.weight"), e, kvd)?,
+                src.matrix(&n("attn_v.weight"), e, kvd)?,
+            ),
+        };
+        let (wq, wk, wv) = (
+            self.mat(Matrix::Q, q),
+            self.mat(Matrix::K, k),
+            self.mat(Matrix::V, v),
+        );
         self.push(Op::Matmul {
             src: Reg::Norm,
             outs: vec![(wq, Reg::Q), (wk, Reg::K), (wv, Reg::V)],
@@ -312,7 +330,9 @@ impl Builder {
     }
 
     /// Layer `l`'s gated feed-forward of `Reg::Norm` into `Reg::Proj`:
-    /// `down · (act(gate · norm) * (up · norm))` (`blk.l.ffn_{gate,up,down}.weight`).
+    /// `down · (act(gate · norm) * (up · norm))`, from `blk.l.ffn_{gate,up,down}.weight`, or,
+    /// with no `ffn_gate`, from an `ffn_up` of `2 * n_ff` rows holding gate's then up's (Phi-3;
+    /// ggml's `swiglu` splits it the same way).
     pub fn gated_ffn(
         &mut self,
         src: &mut dyn TensorSource,
@@ -322,8 +342,14 @@ impl Builder {
     ) -> Result<()> {
         let (e, ff) = (c.n_embd, c.n_ff);
         let n = |s: &str| format!("blk.{l}.{s}");
-        let w_gate = self.mat(Matrix::Gate, src.matrix(&n("ffn_gate.weight"), e, ff)?);
-        let w_up = self.mat(Matrix::Up, src.matrix(&n("ffn_up.weight"), e, ff)?);
+        let (gate, up) = match src.optional_matrix(&n("ffn_gate.weight"), e, ff)? {
+            Some(gate) => (gate, src.matrix(&n("ffn_up.weight"), e, ff)?),
+            None => {
+                let fused = src.matrix(&n("ffn_up.weight"), e, 2 * ff)?;
+                (fused.rows("gate", 0, ff)?, fused.rows("up", ff, ff)?)
+            }
+        };
+        let (w_gate, w_up) = (self.mat(Matrix::Gate, gate), self.mat(Matrix::Up, up));
         self.push(Op::Matmul {
             src: Reg::Norm,
             outs: vec![(w_gate, Reg::Gate), (w_up, Reg::Up)],
@@ -359,6 +385,7 @@ impl Builder {
         let mut def = Definition {
             output_norm: src.vector("output_norm.weight", e)?,
             rope_freqs,
+            rope_freqs_long: None,
             n_params: src.n_params(),
             ropes,
             embd_scale,
@@ -399,12 +426,14 @@ mod tests {
             head_dim: 32,
             n_ff: 128,
             n_ctx_train: 128,
+            n_ctx_orig: 128,
             rms_eps: 1e-5,
             rope: Rope {
                 style: RopeStyle::Neox,
                 n_dims: 32,
                 freq_base: 1e4,
                 freq_scale: 1.0,
+                attn_factor: 1.0,
             },
         }
     }
@@ -429,6 +458,7 @@ mod tests {
             vecs: vec![tensor("norm", &[64])],
             ropes: vec![config().rope],
             rope_freqs: None,
+            rope_freqs_long: None,
             layers: vec![ops],
             output_norm: tensor("output_norm.weight", &[64]),
             output: tensor("token_embd.weight", &[64, 32]),
@@ -496,5 +526,40 @@ mod tests {
             ops,
             vec![(Matrix::Q, tensor("w", &[64, 64]))]
         )));
+    }
+
+    /// LongRoPE: a session longer than the original context divides the angles by the long
+    /// factors, any other by the short ones (llama.cpp's `get_rope_factors`).
+    #[test]
+    fn long_rope_factors_apply_past_the_original_context() {
+        // f32 file: a 64 x 32 embedding table (zeros), then 16 short factors (1), 16 long (4).
+        let mut words = vec![0f32; 64 * 32];
+        words.extend([1.0f32; 16]);
+        words.extend([4.0f32; 16]);
+        let bytes: Vec<u8> = words.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut d = definition(vec![], vec![]);
+        let at = |offset: usize| QTensor {
+            offset,
+            ..tensor("factors", &[16])
+        };
+        d.rope_freqs = Some(at(64 * 32 * 4));
+        d.rope_freqs_long = Some((at(64 * 32 * 4 + 64), 100));
+        let data: &[u8] = bytes.as_slice();
+        let angles = |n_ctx: usize| {
+            let (mut x, mut cos, mut sin) = (vec![0.0; 64], vec![0.0; 16], vec![0.0; 16]);
+            d.batch_inputs(&data, &[3], 7, n_ctx, &mut x, 16, &mut cos, &mut sin)
+                .unwrap();
+            cos
+        };
+        let expect = |factor: f32| {
+            let (mut cos, mut sin) = (vec![0.0; 16], vec![0.0; 16]);
+            config()
+                .rope
+                .angles(7, Some(&[factor; 16]), &mut cos, &mut sin);
+            cos
+        };
+        assert_eq!(angles(100), expect(1.0));
+        assert_eq!(angles(101), expect(4.0));
+        assert_ne!(expect(1.0), expect(4.0));
     }
 }

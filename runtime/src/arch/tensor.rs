@@ -70,6 +70,27 @@ impl QTensor {
         self.len / self.n_rows().max(1)
     }
 
+    /// Rows `start..start + count` as a matrix of their own, named `<name>[part]`: a view of the
+    /// same bytes (rows are contiguous), how fused tensors (Phi-3's `attn_qkv`, its gate/up
+    /// `ffn_up`) become the separate products the program multiplies by, with nothing copied.
+    pub fn rows(&self, part: &str, start: usize, count: usize) -> Result<QTensor> {
+        if self.dims.len() != 2 || start + count > self.n_rows() {
+            return Err(Error::TensorShape {
+                name: self.name.clone(),
+                expected: vec![self.dims[0], (start + count) as u64],
+                found: self.dims.clone(),
+            });
+        }
+        let row_bytes = self.row_bytes();
+        Ok(QTensor {
+            name: format!("{}[{part}]", self.name),
+            dims: vec![self.dims[0], count as u64],
+            offset: self.offset + start * row_bytes,
+            len: count * row_bytes,
+            ..self.clone()
+        })
+    }
+
     /// The tensor as f32 values; only for F32 tensors (norm weights, biases).
     pub fn f32s<'a>(&self, data: &'a dyn WeightData) -> &'a [f32] {
         let bytes = self.bytes(data);

@@ -230,6 +230,7 @@ pub fn forward(
         data,
         tokens,
         pos,
+        st.n_ctx,
         &mut st.embd[..n * e],
         stride,
         &mut st.cos,

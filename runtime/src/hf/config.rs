@@ -174,12 +174,14 @@ pub fn parse(text: &str) -> Result<HfConfig> {
         head_dim,
         n_ff: req("intermediate_size")?,
         n_ctx_train: uint("max_position_embeddings")?.unwrap_or(4096),
+        n_ctx_orig: uint("max_position_embeddings")?.unwrap_or(4096),
         rms_eps: float("rms_norm_eps", 1e-6)?,
         rope: Rope {
             style,
             n_dims: head_dim,
             freq_base,
             freq_scale,
+            attn_factor: 1.0,
         },
     };
     Ok(HfConfig {
@@ -202,11 +204,13 @@ pub fn to_json(c: &Config, tied_embeddings: bool) -> Result<String> {
         Variant::Llama => ("LlamaForCausalLM", "llama"),
         Variant::Qwen2 => ("Qwen2ForCausalLM", "qwen2"),
         Variant::Qwen3 => ("Qwen3ForCausalLM", "qwen3"),
-        // Gemma's HF norm weights are `w` where GGUF stores `1 + w`: not written.
-        Variant::Gemma3 => {
-            return Err(Error::UnsupportedArchitecture(
-                "gemma3 as an HF checkpoint".into(),
-            ))
+        // Gemma's HF norm weights are `w` where GGUF stores `1 + w`; Phi-3's HF tensors are
+        // fused: neither is written.
+        Variant::Gemma3 | Variant::Phi3 => {
+            return Err(Error::UnsupportedArchitecture(format!(
+                "{} as an HF checkpoint",
+                c.variant.name()
+            )))
         }
     };
     let mut m = Map::new();

@@ -254,12 +254,14 @@ mod tests {
             head_dim: 128,
             n_ff: 1024,
             n_ctx_train: 4096,
+            n_ctx_orig: 4096,
             rms_eps: 1e-5,
             rope: Rope {
                 style: RopeStyle::Normal,
                 n_dims: 128,
                 freq_base: 1e4,
                 freq_scale: 1.0,
+                attn_factor: 1.0,
             },
         };
         let t = |role| Tensor {

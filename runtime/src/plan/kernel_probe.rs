@@ -87,6 +87,7 @@ fn serial(hz: f64) -> Result<Serial> {
         n_dims: 64,
         freq_base: 1e4,
         freq_scale: 1.0,
+        attn_factor: 1.0,
     };
     let (mut cos, mut sin) = (vec![0.0; 32], vec![0.0; 32]);
     rope.angles(7, None, &mut cos, &mut sin);
