@@ -12,6 +12,9 @@ pub const TY_Q4_K: u32 = 5;
 pub const TY_Q6_K: u32 = 6;
 pub const TY_Q5_0: u32 = 7;
 pub const TY_Q5_1: u32 = 8;
+pub const TY_Q2_K: u32 = 9;
+pub const TY_Q3_K: u32 = 10;
+pub const TY_Q5_K: u32 = 11;
 
 /// Byte `b` of the packed weight words (little-endian), as 0..=255.
 #[cube]
@@ -195,6 +198,81 @@ fn dequant_group(w: &[u32], row: usize, g: usize, vals: &mut Array<f32>, #[compt
             #[unroll]
             for i in 0..4u32 {
                 vals[4 * c + i as usize] = d * f32::cast_from((q >> (8u32 * i)) & 0xFu32) - m;
+            }
+        }
+    } else if comptime!(ty == TY_Q5_K) {
+        // 176-byte super-blocks of 256: d, dmin, 12 scale bytes (packed as Q4_K's), qh[32],
+        // qs[128]. Sub-block j is Q4_K's nibbles of qs plus bit j of qh[l] as the fifth bit.
+        let base = row + (g / 8) * 176;
+        let j = g % 8;
+        let d = f16_at(w, base) * scale_min_k4(w, base + 4, j, false);
+        let m = f16_at(w, base + 2) * scale_min_k4(w, base + 4, j, true);
+        let qs = base + 48 + (j / 2) * 32;
+        let shift = ((j % 2) * 4) as u32;
+        #[unroll]
+        for c in 0..8usize {
+            let q = u32_at(w, qs + 4 * c) >> shift;
+            let h = u32_at(w, base + 16 + 4 * c) >> (j as u32);
+            #[unroll]
+            for i in 0..4u32 {
+                let v = ((q >> (8u32 * i)) & 0xFu32) | (((h >> (8u32 * i)) & 1u32) << 4u32);
+                vals[4 * c + i as usize] = d * f32::cast_from(v) - m;
+            }
+        }
+    } else if comptime!(ty == TY_Q2_K) {
+        // 84-byte super-blocks of 256: scales[16] (low nibble scale, high nibble min), qs[64],
+        // d, dmin. In ggml's dequantize_row_q2_K loop sub-block j lies in half n = j / 4 (bytes
+        // 32 * n of qs), at bit shift 2 * (j % 4); its two 16-value halves use scales 2j, 2j + 1.
+        let base = row + (g / 8) * 84;
+        let j = g % 8;
+        let d = f16_at(w, base + 80);
+        let dmin = f16_at(w, base + 82);
+        let s0 = byte_at(w, base + 2 * j);
+        let s1 = byte_at(w, base + 2 * j + 1);
+        let d0 = d * f32::cast_from(s0 & 0xFu32);
+        let d1 = d * f32::cast_from(s1 & 0xFu32);
+        let m0 = dmin * f32::cast_from(s0 >> 4u32);
+        let m1 = dmin * f32::cast_from(s1 >> 4u32);
+        let qs = base + 16 + 32 * (j / 4);
+        let shift = (2 * (j % 4)) as u32;
+        #[unroll]
+        for c in 0..8usize {
+            let q = u32_at(w, qs + 4 * c) >> shift;
+            let dc = if c < 4 { d0 } else { d1 };
+            let mc = if c < 4 { m0 } else { m1 };
+            #[unroll]
+            for i in 0..4u32 {
+                vals[4 * c + i as usize] = dc * f32::cast_from((q >> (8u32 * i)) & 3u32) - mc;
+            }
+        }
+    } else if comptime!(ty == TY_Q3_K) {
+        // 110-byte super-blocks of 256: hmask[32], qs[64], 12 scale bytes, d. Low two bits as
+        // Q2_K's; bit j of hmask[l] set means +0, clear means -4 (ggml's dequantize_row_q3_K).
+        let base = row + (g / 8) * 110;
+        let j = g % 8;
+        let d = f16_at(w, base + 108);
+        // The 6-bit scales 2j and 2j + 1 are bytes 2 * (j % 2) and + 1 of ggml's unpacked word
+        // aux[j / 2]: low nibbles of word a0/a1 (shifted by 4 for j >= 4), high two bits from
+        // the third word at shift 2 * (j / 2).
+        let a = j / 2;
+        let lo = u32_at(w, base + 96 + 4 * (a % 2)) >> ((4 * (a / 2)) as u32);
+        let hi = u32_at(w, base + 104) >> ((2 * a) as u32);
+        let aux = (lo & 0x0F0F0F0Fu32) | ((hi & 0x03030303u32) << 4u32);
+        let sh = (16 * (j % 2)) as u32;
+        let d0 = d * f32::cast_from(i32::cast_from((aux >> sh) & 0xFFu32) - 32i32);
+        let d1 = d * f32::cast_from(i32::cast_from((aux >> (sh + 8u32)) & 0xFFu32) - 32i32);
+        let qs = base + 32 + 32 * (j / 4);
+        let shift = (2 * (j % 4)) as u32;
+        #[unroll]
+        for c in 0..8usize {
+            let q = u32_at(w, qs + 4 * c) >> shift;
+            let h = u32_at(w, base + 4 * c) >> (j as u32);
+            let dc = if c < 4 { d0 } else { d1 };
+            #[unroll]
+            for i in 0..4u32 {
+                let lo2 = i32::cast_from((q >> (8u32 * i)) & 3u32);
+                let sub = i32::cast_from((((h >> (8u32 * i)) & 1u32) ^ 1u32) * 4u32);
+                vals[4 * c + i as usize] = dc * f32::cast_from(lo2 - sub);
             }
         }
     } else if comptime!(ty == TY_Q6_K) {

@@ -40,7 +40,10 @@ pub fn weight_code(ty: GgmlType) -> Option<u32> {
         GgmlType::Q5_0 => TY_Q5_0,
         GgmlType::Q5_1 => TY_Q5_1,
         GgmlType::Q8_0 => TY_Q8_0,
+        GgmlType::Q2_K => TY_Q2_K,
+        GgmlType::Q3_K => TY_Q3_K,
         GgmlType::Q4_K => TY_Q4_K,
+        GgmlType::Q5_K => TY_Q5_K,
         GgmlType::Q6_K => TY_Q6_K,
         _ => return None,
     })
