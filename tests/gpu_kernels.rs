@@ -64,6 +64,9 @@ fn random_matrix(rng: &mut Rng, ty: GgmlType, k: usize, m: usize) -> Vec<u8> {
         GgmlType::F16 => (0..n)
             .flat_map(|_| half::f16::from_f32(rng.f32()).to_le_bytes())
             .collect(),
+        GgmlType::BF16 => (0..n)
+            .flat_map(|_| half::bf16::from_f32(rng.f32()).to_le_bytes())
+            .collect(),
         _ => {
             let block = ty.block_bytes();
             let mut bytes: Vec<u8> = (0..n / ty.block_len() * block)
@@ -93,6 +96,7 @@ fn q_matmul_matches_dequantized_f64_product_on_every_gpu_type() {
     let types = [
         GgmlType::F32,
         GgmlType::F16,
+        GgmlType::BF16,
         GgmlType::Q4_0,
         GgmlType::Q4_1,
         GgmlType::Q5_0,

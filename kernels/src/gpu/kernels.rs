@@ -15,6 +15,7 @@ pub const TY_Q5_1: u32 = 8;
 pub const TY_Q2_K: u32 = 9;
 pub const TY_Q3_K: u32 = 10;
 pub const TY_Q5_K: u32 = 11;
+pub const TY_BF16: u32 = 12;
 
 /// Byte `b` of the packed weight words (little-endian), as 0..=255.
 #[cube]
@@ -104,6 +105,14 @@ fn dequant_group(w: &[u32], row: usize, g: usize, vals: &mut Array<f32>, #[compt
         #[unroll]
         for l in 0..32usize {
             vals[l] = f16_at(w, base + 2 * l);
+        }
+    } else if comptime!(ty == TY_BF16) {
+        // bfloat16 is the top half of an f32.
+        let base = row + g * 64;
+        #[unroll]
+        for l in 0..32usize {
+            let h = byte_at(w, base + 2 * l) | (byte_at(w, base + 2 * l + 1) << 8u32);
+            vals[l] = f32::reinterpret(h << 16u32);
         }
     } else if comptime!(ty == TY_Q4_0) {
         // Quants are read four bytes at a time: a quarter of the loads of byte reads.

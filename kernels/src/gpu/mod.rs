@@ -35,6 +35,7 @@ pub fn weight_code(ty: GgmlType) -> Option<u32> {
     Some(match ty {
         GgmlType::F32 => TY_F32,
         GgmlType::F16 => TY_F16,
+        GgmlType::BF16 => TY_BF16,
         GgmlType::Q4_0 => TY_Q4_0,
         GgmlType::Q4_1 => TY_Q4_1,
         GgmlType::Q5_0 => TY_Q5_0,
