@@ -51,7 +51,7 @@ for entry in "${candidates[@]}"; do
   n=$((n + 1))
   first_path="${first_path:-$path}"
   echo "== $label"
-  plan() { "$ember" plan -m "$path" --device this --json -c $ctx -b $batch -t "$threads" "$@"; }
+  plan() { "$ember" plan -m "$path" --device this --calibration-rates --json -c $ctx -b $batch -t "$threads" "$@"; }
   # decode: tg from an empty cache; prefill: pp512; TTFT: a 128-token prompt.
   plan --prompt 0 --gen $tg > "$work/$n.decode.json"
   plan --prompt $pp --gen 0 > "$work/$n.prefill.json"
@@ -67,7 +67,7 @@ if [ -n "$calibrate" ]; then
   path="$first_path" first="$(basename "$first_path")"
   for isa in scalar avx2; do
     echo "== prefill at EMBER_ISA=$isa ($first)"
-    EMBER_ISA=$isa "$ember" plan -m "$path" --device this --json -c $ctx -b $batch -t "$threads" \
+    EMBER_ISA=$isa "$ember" plan -m "$path" --device this --calibration-rates --json -c $ctx -b $batch -t "$threads" \
       --prompt $ttft --gen 0 > "$work/isa-$isa.plan.json"
     EMBER_ISA=$isa "$ember" bench -m "$path" -p $ttft -n 0 --ttft-prompt 0 -t "$threads" -b $batch \
       -r "$reps" --json > "$work/isa-$isa.bench.json"

@@ -6,6 +6,8 @@
 #   qwen3: hidden 1024, 8 layers, 16/8 heads of 128, FFN 3072, tied embeddings, per-head q/k norms
 #   phi3:  Phi-3-mini-128k's width (3072, 32 heads of 96, FFN 8192), 4 layers, fused attn_qkv and
 #          gate/up, LongRoPE factors and attention factor
+#   qwen3moe, mixtral: small mixture-of-experts shapes (scripts/make_random_moe.py): 32 experts of 512,
+#          4 used (q/k norms, Qwen BPE); `llama` with 8 experts of 1024, 2 used (Llama SPM)
 # Deterministic: the same inputs give the same bytes (sha256 printed; tests/golden/<name>-shape-q4_k_m.json
 # stores the one the goldens were recorded with). Needs numpy, gguf (pip), the llama.cpp sources
 # (scripts/fetch_models.sh) and llama-quantize (built by scripts/build_llama_cpp.sh when missing). Skips
@@ -15,7 +17,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 tmp="$root/.cache/random"
 quantize="$root/.cache/llama.cpp-build/bin/llama-quantize"
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(qwen3 phi3)
+[ ${#names[@]} -gt 0 ] || names=(qwen3 phi3 qwen3moe mixtral)
 
 for name in "${names[@]}"; do
   script="$root/scripts/make_random_$name.py"

@@ -20,7 +20,7 @@ if [ ! -s models/llama1b-shape-mixed.gguf ]; then
   scripts/make_random_model.sh
 fi
 if [ ! -s models/qwen3-shape-q4_k_m.gguf ]; then
-  scripts/make_random_shape.sh  # qwen3, phi3; builds llama-quantize when missing
+  scripts/make_random_shape.sh  # qwen3, phi3, qwen3moe, mixtral; builds llama-quantize when missing
 fi
 # HF checkpoint fixture (issue #6): SmolLM2 dequantized to f16 safetensors + config/tokenizer json,
 # and the F16/Q8_0 GGUFs llama.cpp's goldens were recorded on (tests/hf/make_hf_fixture.py).

@@ -493,6 +493,26 @@ fn phi3_shape_prompt_tokens_match_llama_cpp() {
 }
 
 #[test]
+fn qwen3moe_shape_greedy_matches_llama_cpp() {
+    check_golden("qwen3moe-shape-q4_k_m.json");
+}
+
+#[test]
+fn qwen3moe_shape_prompt_tokens_match_llama_cpp() {
+    check_tokenization("qwen3moe-shape-q4_k_m.json");
+}
+
+#[test]
+fn mixtral_shape_greedy_matches_llama_cpp() {
+    check_golden("mixtral-shape-q4_k_m.json");
+}
+
+#[test]
+fn mixtral_shape_prompt_tokens_match_llama_cpp() {
+    check_tokenization("mixtral-shape-q4_k_m.json");
+}
+
+#[test]
 fn qwen2_5_coder_0_5b_greedy_matches_llama_cpp() {
     check_golden("qwen2.5-coder-0.5b.json");
 }
@@ -602,6 +622,33 @@ fn phi3_shape_gpu_greedy_matches_cpu_and_llama_cpp() {
         Scope {
             device: DeviceChoice::Gpu,
             cases: &["short", "chat"],
+            max_steps: 4,
+            n_batch: 16,
+        },
+    );
+}
+
+/// Mixture of experts on the burn engine: routing on the host, each expert over its tokens.
+#[test]
+fn qwen3moe_shape_gpu_greedy_matches_cpu_and_llama_cpp() {
+    check_golden_on(
+        "qwen3moe-shape-q4_k_m.json",
+        Scope {
+            device: DeviceChoice::Gpu,
+            cases: &["short", "chat"],
+            max_steps: 4,
+            n_batch: 16,
+        },
+    );
+}
+
+#[test]
+fn mixtral_shape_burn_ndarray_greedy_matches_cpu_and_llama_cpp() {
+    check_golden_on(
+        "mixtral-shape-q4_k_m.json",
+        Scope {
+            device: DeviceChoice::BurnCpu,
+            cases: &["short", "french"],
             max_steps: 4,
             n_batch: 16,
         },

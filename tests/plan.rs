@@ -339,7 +339,7 @@ fn cli_bad_model_file_is_the_loaders_error() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
-/// `--measure-kernels`: the rates the cost model uses on this machine are the ones its kernels
+/// `--device this` (by default): the rates the cost model uses on this machine are the ones its kernels
 /// were just timed at, for every type the probe covers, not the calibration table's.
 #[test]
 fn measured_kernels_replace_the_calibration_rates_on_this_machine() {
@@ -361,4 +361,22 @@ fn measured_kernels_replace_the_calibration_rates_on_this_machine() {
         probed.attention_flops_per_cycle
     );
     assert!(timed.description.contains("kernels timed here"));
+}
+
+/// `ember plan` on this machine times its kernels unless told to use the calibration table.
+#[test]
+fn plan_on_this_machine_times_the_kernels_by_default() {
+    let Some(path) = common::asset(common::SMOLLM2) else {
+        return;
+    };
+    let path = path.to_str().unwrap();
+    let timed = ember(&["plan", "-m", path]);
+    let table = ember(&["plan", "-m", path, "--calibration-rates"]);
+    assert!(timed.status.success() && table.status.success());
+    let (timed, table) = (
+        String::from_utf8_lossy(&timed.stdout),
+        String::from_utf8_lossy(&table.stdout),
+    );
+    assert!(timed.contains("kernels timed here"), "{timed}");
+    assert!(!table.contains("kernels timed here"), "{table}");
 }

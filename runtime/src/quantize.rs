@@ -102,7 +102,7 @@ pub fn quantize(
     let arch = model.arch();
     let c = &arch.config;
     let tied = arch.output.name == arch.token_embd.name && arch.output.file == arch.token_embd.file;
-    if matches!(c.variant, Variant::Gemma3 | Variant::Phi3) {
+    if matches!(c.variant, Variant::Gemma3 | Variant::Phi3) || c.experts.is_some() {
         return Err(Error::UnsupportedArchitecture(format!(
             "{}: ember's quantized format holds HF-named llama, qwen2 and qwen3 checkpoints",
             c.variant.name()

@@ -120,6 +120,17 @@ impl Session {
         }
     }
 
+    /// Expert feed-forwards the CPU engine has run so far (each reads its expert's three
+    /// matrices once, however many of the batch's tokens it serves): how a MoE model's reads
+    /// can be checked. `None` on the burn engine.
+    pub fn experts_run(&self) -> Option<u64> {
+        match &self.engine {
+            Engine::Cpu { state, .. } => Some(state.experts_run),
+            #[cfg(feature = "gpu")]
+            Engine::Graph { .. } => None,
+        }
+    }
+
     /// Number of tokens in the cache.
     pub fn n_past(&self) -> usize {
         self.tokens.len()

@@ -40,6 +40,8 @@ MODELS = {
     "qwen2.5-coder-0.5b": "models/qwen2.5-coder-0.5b-instruct.gguf",
     "qwen3-shape-q4_k_m": "models/qwen3-shape-q4_k_m.gguf",
     "phi3-shape-q4_k_m": "models/phi3-shape-q4_k_m.gguf",
+    "qwen3moe-shape-q4_k_m": "models/qwen3moe-shape-q4_k_m.gguf",
+    "mixtral-shape-q4_k_m": "models/mixtral-shape-q4_k_m.gguf",
 }
 
 N_PREDICT = 64
@@ -236,7 +238,8 @@ def float64_first_step(path, prompts):
     bound on how far the llama.cpp numbers are from exact arithmetic on the same weights.
     Also covers Qwen3 (per-head RMS norms on Q and K, NeoX rope, head dim from key_length) and
     Phi-3 (fused attn_qkv and gate/up ffn_up, NeoX rope, LongRoPE short factors and attn_factor,
-    which multiplies the rotated q and k)."""
+    which multiplies the rotated q and k) and mixture-of-experts feed-forwards (Mixtral, Qwen3-MoE:
+    softmax router, top `expert_used_count`, weights renormalized)."""
     r = GGUFReader(path)
     kv = {k: f.contents() for k, f in r.fields.items() if not k.startswith("tokenizer.")}
     arch = kv["general.architecture"]
@@ -244,7 +247,7 @@ def float64_first_step(path, prompts):
     n_head, n_head_kv = kv[f"{arch}.attention.head_count"], kv[f"{arch}.attention.head_count_kv"]
     eps, theta = kv[f"{arch}.attention.layer_norm_rms_epsilon"], kv.get(f"{arch}.rope.freq_base", 10000.0)
     hd = kv.get(f"{arch}.attention.key_length", hidden // n_head)
-    neox = arch in ("qwen3", "phi3")  # llama.cpp's LLAMA_ROPE_TYPE_NEOX: rotate the two halves of each head
+    neox = arch in ("qwen3", "phi3", "qwen3moe")  # llama.cpp's LLAMA_ROPE_TYPE_NEOX: rotate the two halves of each head
     attn_factor = kv.get(f"{arch}.rope.scaling.attn_factor", 1.0)
     n_ff = kv[f"{arch}.feed_forward_length"]
     tensors = {t.name: t for t in r.tensors}
@@ -273,13 +276,33 @@ def float64_first_step(path, prompts):
         out[..., 1::2] = a * sin + b * cos
         return out
 
+    def moe_ffn(h, w):
+        n_expert, n_used = kv[f"{arch}.expert_count"], kv[f"{arch}.expert_used_count"]
+        logits = h @ w["ffn_gate_inp"].T
+        probs = np.exp(logits - logits.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
+        split = lambda t: t.reshape(n_expert, -1, t.shape[-1])  # noqa: E731
+        gate, up, down = split(w["ffn_gate_exps"]), split(w["ffn_up_exps"]), split(w["ffn_down_exps"])
+        out = np.zeros_like(h)
+        for t in range(h.shape[0]):
+            top = np.argsort(-probs[t], kind="stable")[:n_used]
+            for e, p in zip(top, probs[t][top] / probs[t][top].sum()):
+                g, u = gate[e] @ h[t], up[e] @ h[t]
+                out[t] += p * (down[e] @ (g / (1.0 + np.exp(-g)) * u))
+        return out
+
     emb = weight("token_embd.weight")
     xs = [emb[ids] for ids in prompts]
     del emb
     for layer in range(n_layer):
         fused = f"blk.{layer}.attn_qkv.weight" in tensors
-        names = ["attn_norm", "attn_output", "ffn_norm", "ffn_up", "ffn_down"]
-        names += ["attn_qkv"] if fused else ["attn_q", "attn_k", "attn_v", "ffn_gate"]
+        moe = f"blk.{layer}.ffn_gate_inp.weight" in tensors
+        names = ["attn_norm", "attn_output", "ffn_norm"]
+        names += ["attn_qkv"] if fused else ["attn_q", "attn_k", "attn_v"]
+        if moe:  # experts stacked: weight() gives [n_expert * rows, cols]
+            names += ["ffn_gate_inp", "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"]
+        else:
+            names += ["ffn_up", "ffn_down"] + ([] if fused else ["ffn_gate"])
         w = {k: weight(f"blk.{layer}.{k}.weight") for k in names}
         if fused:  # Phi-3: Q, K, V rows in one tensor; gate rows, then up rows in ffn_up
             qkv = w.pop("attn_qkv")
@@ -304,6 +327,9 @@ def float64_first_step(path, prompts):
             scores /= scores.sum(-1, keepdims=True)
             x = x + np.einsum("hqk,khd->qhd", scores, v).reshape(n, n_head * hd) @ w["attn_output"].T
             h = rms_norm(x, w["ffn_norm"])
+            if moe:
+                xs[c] = x + moe_ffn(h, w)
+                continue
             gate, up = h @ w["ffn_gate"].T, h @ w["ffn_up"].T
             xs[c] = x + (gate / (1.0 + np.exp(-gate)) * up) @ w["ffn_down"].T
     out = weight("output.weight" if "output.weight" in tensors else "token_embd.weight")
@@ -379,7 +405,7 @@ def record(name, rel_path, cross_check):
         single_diffs.append(d)
     single.close()
     # The float64 check below is a plain Llama (or Qwen3, Phi-3) forward pass: only for those architectures.
-    llama = GGUFReader(path).fields["general.architecture"].contents() in ("llama", "qwen3", "phi3")
+    llama = GGUFReader(path).fields["general.architecture"].contents() in ("llama", "qwen3", "phi3", "qwen3moe")
     exact = float64_first_step(path, [c["prompt_tokens"] for c in cases]) if llama else []
     exact_diffs = []
     for case, lp in zip(cases, exact):

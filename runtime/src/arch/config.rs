@@ -15,6 +15,8 @@ pub enum Variant {
     Gemma3,
     /// Phi-3 / Phi-3.5 / Phi-4-mini: Llama with fused QKV and gate/up, NeoX RoPE, LongRoPE.
     Phi3,
+    /// Qwen3 with a mixture-of-experts feed-forward in every layer (Qwen3-30B-A3B and kin).
+    Qwen3Moe,
 }
 
 impl Variant {
@@ -25,6 +27,7 @@ impl Variant {
             Variant::Qwen3 => "qwen3",
             Variant::Gemma3 => "gemma3",
             Variant::Phi3 => "phi3",
+            Variant::Qwen3Moe => "qwen3moe",
         }
     }
 
@@ -36,6 +39,7 @@ impl Variant {
             "qwen3" => Variant::Qwen3,
             "gemma3" => Variant::Gemma3,
             "phi3" => Variant::Phi3,
+            "qwen3moe" => Variant::Qwen3Moe,
             _ => return None,
         })
     }
@@ -45,9 +49,24 @@ impl Variant {
     pub fn rope_style(self) -> RopeStyle {
         match self {
             Variant::Llama => RopeStyle::Normal,
-            Variant::Qwen2 | Variant::Qwen3 | Variant::Gemma3 | Variant::Phi3 => RopeStyle::Neox,
+            Variant::Qwen2
+            | Variant::Qwen3
+            | Variant::Qwen3Moe
+            | Variant::Gemma3
+            | Variant::Phi3 => RopeStyle::Neox,
         }
     }
+}
+
+/// A mixture-of-experts feed-forward: `n_expert` gated FFNs of width `n_ff`, of which a router
+/// picks `n_used` per token (softmax over all, the top `n_used`, weights renormalized to sum 1,
+/// times `weights_scale`: Mixtral's and Qwen3-MoE's rule, llama.cpp's `build_moe_ffn`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExpertConfig {
+    pub n_expert: usize,
+    pub n_used: usize,
+    pub n_ff: usize,
+    pub weights_scale: f32,
 }
 
 /// Hyper-parameters, read from `<arch>.*` metadata keys (or an HF `config.json`).
@@ -66,6 +85,8 @@ pub struct Config {
     /// else `n_ctx_train`): LongRoPE switches factors past it.
     pub n_ctx_orig: usize,
     pub rms_eps: f32,
+    /// The mixture of experts that replaces the feed-forward of every layer, if any.
+    pub experts: Option<ExpertConfig>,
     /// RoPE of the (global-attention) layers; an architecture may add others (Gemma 3's
     /// sliding-window layers), in its definition.
     pub rope: Rope,
@@ -90,9 +111,40 @@ impl Config {
         let variant =
             Variant::of_gguf(arch).ok_or_else(|| Error::UnsupportedArchitecture(arch.into()))?;
         let m = Meta { g, arch };
-        if m.opt("expert_count")?.is_some_and(|n| n > 1) {
+        let n_ff_dense = m.opt("feed_forward_length")?;
+        let experts = match m.opt("expert_count")? {
+            Some(n_expert) if n_expert > 1 => {
+                let n_used = m.req("expert_used_count")?;
+                if n_used > n_expert {
+                    return Err(Error::BadMetadata {
+                        key: m.key("expert_used_count"),
+                        reason: format!("{n_used} of {n_expert} experts"),
+                    });
+                }
+                // Mixtral's experts are as wide as its `feed_forward_length`; Qwen3-MoE gives
+                // theirs a key of their own.
+                let n_ff = match m.opt("expert_feed_forward_length")? {
+                    Some(n) => n,
+                    None => n_ff_dense.ok_or_else(|| {
+                        Error::MissingMetadata(m.key("expert_feed_forward_length"))
+                    })?,
+                };
+                let weights_scale = m.float("expert_weights_scale", 1.0)?;
+                Some(ExpertConfig {
+                    n_expert,
+                    n_used,
+                    n_ff,
+                    weights_scale,
+                })
+            }
+            _ => None,
+        };
+        if variant == Variant::Qwen3Moe && experts.is_none() {
+            return Err(Error::MissingMetadata(m.key("expert_count")));
+        }
+        if experts.is_some() && !matches!(variant, Variant::Llama | Variant::Qwen3Moe) {
             return Err(Error::UnsupportedArchitecture(format!(
-                "{arch} mixture-of-experts"
+                "{arch} with mixture-of-experts layers"
             )));
         }
         let n_embd = m.req("embedding_length")?;
@@ -148,7 +200,13 @@ impl Config {
             n_head,
             n_head_kv,
             head_dim,
-            n_ff: m.req("feed_forward_length")?,
+            // A MoE model's dense width is unused (and Qwen3-MoE's may be absent).
+            n_ff: match (&experts, n_ff_dense) {
+                (_, Some(n)) => n,
+                (Some(x), None) => x.n_ff,
+                (None, None) => m.req("feed_forward_length")?,
+            },
+            experts,
             n_ctx_train,
             n_ctx_orig: m
                 .opt("rope.scaling.original_context_length")?

@@ -4,6 +4,7 @@
 
 use ember_kernels::ThreadPool;
 
+use super::moe::{self, Pick};
 use super::ops;
 use super::program::{Definition, Glu, MatId, Op, Reg, N_REGS};
 use super::tensor::{QTensor, WeightData};
@@ -27,6 +28,14 @@ pub struct State {
     /// Per-thread f16-rounded query head, `n_threads * head_dim`.
     q16: Vec<f32>,
     act_scratch: Vec<u8>,
+    /// MoE routing: router logits (`n_batch * n_expert`), each token's picks and the picks
+    /// grouped by expert (`n_batch * n_used` each), each expert's first group entry.
+    router: Vec<f32>,
+    picks: Vec<Pick>,
+    by_expert: Vec<(u32, f32)>,
+    expert_starts: Vec<usize>,
+    /// Expert feed-forwards run so far (see `Session::experts_run`).
+    pub experts_run: u64,
     /// Logits of the last token, or of every token of the batch when `logits_all`.
     pub logits: Vec<f32>,
     pub logits_all: bool,
@@ -47,6 +56,10 @@ pub struct StateSizes {
     pub scores: usize,
     pub q16: usize,
     pub act_scratch_bytes: usize,
+    /// MoE routing buffers (see [`State`]); 0 without experts.
+    pub router: usize,
+    pub picks: usize,
+    pub expert_starts: usize,
     pub logits: usize,
 }
 
@@ -81,6 +94,9 @@ impl StateSizes {
             scores: n_threads * n_ctx,
             q16: n_threads * c.head_dim,
             act_scratch_bytes,
+            router: c.experts.as_ref().map_or(0, |x| n_batch * x.n_expert),
+            picks: c.experts.as_ref().map_or(0, |x| n_batch * x.n_used),
+            expert_starts: c.experts.as_ref().map_or(0, |x| x.n_expert + 1),
             logits: if logits_all { n_batch } else { 1 } * c.n_vocab,
         })
     }
@@ -97,7 +113,11 @@ impl StateSizes {
             + self.scores
             + self.q16
             + self.logits;
-        floats * std::mem::size_of::<f32>() + self.act_scratch_bytes
+        floats * std::mem::size_of::<f32>()
+            + self.act_scratch_bytes
+            + self.router * std::mem::size_of::<f32>()
+            + self.picks * (std::mem::size_of::<Pick>() + std::mem::size_of::<(u32, f32)>())
+            + self.expert_starts * std::mem::size_of::<usize>()
     }
 
     /// Bytes of the whole state: what [`State::bytes`] reports once it is allocated.
@@ -136,6 +156,11 @@ impl State {
             scores: vec![0.0; s.scores],
             q16: vec![0.0; s.q16],
             act_scratch: vec![0; s.act_scratch_bytes],
+            router: vec![0.0; s.router],
+            picks: vec![Pick::default(); s.picks],
+            by_expert: vec![(0, 0.0); s.picks],
+            expert_starts: vec![0; s.expert_starts],
+            experts_run: 0,
             logits: vec![0.0; s.logits],
             logits_all,
         })
@@ -156,7 +181,12 @@ impl State {
             .chain([&self.cos, &self.sin, &self.scores, &self.q16, &self.logits])
             .map(Vec::len)
             .sum();
-        kv + floats * 4 + self.act_scratch.len()
+        kv + floats * 4
+            + self.act_scratch.len()
+            + self.router.len() * std::mem::size_of::<f32>()
+            + self.picks.len() * std::mem::size_of::<Pick>()
+            + self.by_expert.len() * std::mem::size_of::<(u32, f32)>()
+            + self.expert_starts.len() * std::mem::size_of::<usize>()
     }
 }
 
@@ -369,6 +399,102 @@ fn run_op(
             let [d, s] = regs_mut(&mut st.regs, [dst, src])?;
             let len = rows(dst);
             ops::add(&mut d[..len], &s[..len]);
+        }
+        Op::Moe {
+            src,
+            out,
+            moe,
+            gather,
+            gate,
+            up,
+            down,
+        } => moe_ffn(
+            def,
+            data,
+            pool,
+            st,
+            n,
+            moe,
+            [src, out, gather, gate, up, down],
+        )?,
+    }
+    Ok(())
+}
+
+/// `Op::Moe` on the batch's `n` rows: route, then each expert that has tokens runs once over
+/// their rows (gathered, unless they are the whole batch, as in decode) and adds its weighted
+/// output to theirs. Experts no token picked are never read.
+fn moe_ffn(
+    def: &Definition,
+    data: &dyn WeightData,
+    pool: &ThreadPool,
+    st: &mut State,
+    n: usize,
+    moe: usize,
+    regs: [Reg; 6],
+) -> Result<()> {
+    let x = &def.experts[moe];
+    let (e, n_expert, k) = (def.config.n_embd, x.gate.len(), x.n_used);
+    let ff = def.mat(x.gate[0]).n_rows();
+    let [src, out, gather, gate, up, down] = regs_mut(&mut st.regs, regs)?;
+    let logits = &mut st.router[..n * n_expert];
+    let router = def.mat(x.router);
+    matmul(
+        pool,
+        data,
+        router,
+        &src[..n * e],
+        n,
+        &mut st.act_scratch,
+        logits,
+    )?;
+    moe::route(logits, n_expert, k, x.weights_scale, &mut st.picks[..n * k]);
+    let (starts, by_expert) = (&mut st.expert_starts[..], &mut st.by_expert[..n * k]);
+    moe::group(&st.picks[..n * k], k, starts, by_expert);
+    out[..n * e].fill(0.0);
+    for ex in 0..n_expert {
+        let tokens = &by_expert[starts[ex]..starts[ex + 1]];
+        let m = tokens.len();
+        if m == 0 {
+            continue;
+        }
+        st.experts_run += 1;
+        // Grouped in token order, an expert every token picked has them all, in order.
+        let rows: &[f32] = if m == n {
+            &src[..n * e]
+        } else {
+            for (j, &(t, _)) in tokens.iter().enumerate() {
+                let t = t as usize;
+                gather[j * e..(j + 1) * e].copy_from_slice(&src[t * e..(t + 1) * e]);
+            }
+            &gather[..m * e]
+        };
+        let (w_gate, w_up) = (def.mat(x.gate[ex]), def.mat(x.up[ex]));
+        matmul_group(
+            pool,
+            data,
+            rows,
+            m,
+            &mut st.act_scratch,
+            [(w_gate, &mut gate[..m * ff]), (w_up, &mut up[..m * ff])],
+        )?;
+        ops::swiglu(&mut gate[..m * ff], &up[..m * ff]);
+        let w_down = def.mat(x.down[ex]);
+        matmul(
+            pool,
+            data,
+            w_down,
+            &gate[..m * ff],
+            m,
+            &mut st.act_scratch,
+            &mut down[..m * e],
+        )?;
+        for (j, &(t, w)) in tokens.iter().enumerate() {
+            let t = t as usize;
+            let y = &mut out[t * e..(t + 1) * e];
+            y.iter_mut()
+                .zip(&down[j * e..(j + 1) * e])
+                .for_each(|(y, d)| *y += w * d);
         }
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! The Llama family: Llama 2/3/3.2, TinyLlama, SmolLM2, Mistral; Qwen2 (Llama plus q/k/v
 //! biases and NeoX RoPE), Qwen3 (per-head q/k RMS norms, no biases) and Phi-3 (fused QKV and
-//! gate/up tensors, NeoX RoPE, LongRoPE factors). Tensor names and the forward pass, written
-//! once for both engines.
+//! gate/up tensors, NeoX RoPE, LongRoPE factors); with mixture-of-experts feed-forwards,
+//! Mixtral (`llama` with `expert_count`) and Qwen3-MoE. Tensor names and the forward pass,
+//! written once for both engines.
 
 use super::config::{Config, Variant};
 use super::program::{Builder, Definition, Glu, Matrix, Op, Reg};
@@ -53,7 +54,7 @@ pub fn build(c: Config, src: &mut dyn TensorSource) -> Result<Definition> {
                 }
             }
         }
-        if c.variant == Variant::Qwen3 {
+        if matches!(c.variant, Variant::Qwen3 | Variant::Qwen3Moe) {
             for (name, reg) in [
                 ("attn_q_norm.weight", Reg::Q),
                 ("attn_k_norm.weight", Reg::K),
@@ -89,14 +90,19 @@ pub fn build(c: Config, src: &mut dyn TensorSource) -> Result<Definition> {
             src: Reg::Proj,
         });
 
-        // Feed-forward: x += down · (silu(gate · norm(x)) * (up · norm(x))).
+        // Feed-forward: x += down · (silu(gate · norm(x)) * (up · norm(x))), or the sum of the
+        // token's experts' such products, weighted by the router.
         let ffn_norm = b.vec(src.vector(&n("ffn_norm.weight"), e)?);
         b.push(Op::RmsNorm {
             src: Reg::X,
             w: ffn_norm,
             out: Reg::Norm,
         });
-        b.gated_ffn(src, l, &c, Glu::Silu)?;
+        if c.experts.is_some() {
+            b.moe_ffn(src, l, &c)?;
+        } else {
+            b.gated_ffn(src, l, &c, Glu::Silu)?;
+        }
         b.push(Op::Add {
             dst: Reg::X,
             src: Reg::Proj,

@@ -44,6 +44,8 @@ pub enum Matrix {
     Gate,
     Up,
     Down,
+    /// A MoE layer's router (`ffn_gate_inp`: one logit per expert).
+    Router,
 }
 
 /// Index of a matrix in [`Definition::mats`].
@@ -52,6 +54,20 @@ pub struct MatId(pub usize);
 /// Index of an f32 vector in [`Definition::vecs`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VecId(pub usize);
+
+/// A mixture-of-experts feed-forward's weights: the router, and each expert's gate, up and
+/// down matrices (views of the layer's stacked tensors).
+#[derive(Clone, Debug)]
+pub struct Experts {
+    pub router: MatId,
+    pub gate: Vec<MatId>,
+    pub up: Vec<MatId>,
+    pub down: Vec<MatId>,
+    /// Experts each token uses.
+    pub n_used: usize,
+    /// Multiplies the renormalized routing weights.
+    pub weights_scale: f32,
+}
 
 /// The gated activation of a feed-forward block: `gate = act(gate) * up`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +110,20 @@ pub enum Op {
     Glu { gate: Reg, up: Reg, act: Glu },
     /// `dst += src`.
     Add { dst: Reg, src: Reg },
+    /// Mixture-of-experts feed-forward of `src` into `out` with [`Definition::experts`]`[moe]`:
+    /// route every token to its top experts, run each expert on the tokens routed to it
+    /// (`gather` holds their rows, `gate`/`up` the expert's activations, `down` its output),
+    /// and add its output, weighted, to theirs in `out`. A token's unselected experts are never
+    /// read.
+    Moe {
+        src: Reg,
+        out: Reg,
+        moe: usize,
+        gather: Reg,
+        gate: Reg,
+        up: Reg,
+        down: Reg,
+    },
 }
 
 /// A model ready to run: config, weight views and the program over them.
@@ -117,6 +147,8 @@ pub struct Definition {
     pub output_norm: QTensor,
     /// The output head; `token_embd` itself when the embeddings are tied.
     pub output: QTensor,
+    /// The mixture-of-experts layers' weights, indexed by `Op::Moe`.
+    pub experts: Vec<Experts>,
     pub n_params: u64,
     /// Row width of every register, in [`Reg`] order: the widest row the program writes there
     /// (set by [`Definition::validate`]).
@@ -146,8 +178,8 @@ impl Definition {
     }
 
     /// The registers `op` writes, with the row width each holds after it.
-    pub fn writes(&self, op: &Op) -> [Option<(Reg, usize)>; 3] {
-        let mut w = [None; 3];
+    pub fn writes(&self, op: &Op) -> [Option<(Reg, usize)>; 5] {
+        let mut w = [None; 5];
         match op {
             Op::RmsNorm { w: v, out, .. } => w[0] = Some((*out, self.vec(*v).dims[0] as usize)),
             Op::Matmul { outs, .. } => {
@@ -156,9 +188,34 @@ impl Definition {
                 }
             }
             Op::Attention { out, .. } => w[0] = Some((*out, self.config.q_dim())),
+            Op::Moe {
+                out,
+                moe,
+                gather,
+                gate,
+                up,
+                down,
+                ..
+            } => {
+                let (e, ff) = (self.config.n_embd, self.expert_width(*moe));
+                w = [(*out, e), (*gather, e), (*gate, ff), (*up, ff), (*down, e)].map(Some);
+            }
             _ => {}
         }
         w
+    }
+
+    /// Width of MoE layer `moe`'s experts (0 for a bad index, which `validate` refuses).
+    fn expert_width(&self, moe: usize) -> usize {
+        self.experts.get(moe).map_or(0, |x| self.expert_width_of(x))
+    }
+
+    /// Whether matrix `id` is an expert's: a token reads `n_used / n_expert` of those.
+    pub fn expert_share(&self, id: MatId) -> Option<f64> {
+        self.experts.iter().find_map(|x| {
+            let mine = x.gate.iter().chain(&x.up).chain(&x.down).any(|&m| m == id);
+            mine.then(|| x.n_used as f64 / x.gate.len() as f64)
+        })
     }
 
     /// Check the program against the weights' shapes (see the module comment) and size the
@@ -261,6 +318,30 @@ impl Definition {
                             return Err(bad(format!("layer {l}: residual widths")));
                         }
                     }
+                    Op::Moe {
+                        src,
+                        out,
+                        moe,
+                        gather,
+                        gate,
+                        up,
+                        down,
+                    } => {
+                        let regs = [*src, *out, *gather, *gate, *up, *down];
+                        let distinct = (1..regs.len()).all(|i| !regs[..i].contains(&regs[i]));
+                        if width(&live, *src)? != c.n_embd || !distinct {
+                            return Err(bad(format!("layer {l}: expert registers")));
+                        }
+                        let x = self
+                            .experts
+                            .get(*moe)
+                            .ok_or_else(|| bad(format!("layer {l}: experts {moe}")))?;
+                        self.check_experts(x)
+                            .map_err(|what| bad(format!("layer {l}: {what}")))?;
+                        for (r, w) in self.writes(op).into_iter().flatten() {
+                            write(&mut live, r, w)?;
+                        }
+                    }
                 }
             }
             if live[Reg::X as usize] != Some(c.n_embd) {
@@ -273,11 +354,38 @@ impl Definition {
         self.reg_widths = widths;
         Ok(())
     }
+
+    /// The shapes one MoE layer's matrices must have: a router of one row per expert over the
+    /// stream, experts of one width, `1..=n_expert` used.
+    fn check_experts(&self, x: &Experts) -> std::result::Result<(), String> {
+        let (e, n) = (self.config.n_embd, x.gate.len());
+        let ff = self.expert_width_of(x);
+        let router = self.mat(x.router);
+        let shaped = |ids: &[MatId], cols: usize, rows: usize| {
+            ids.len() == n
+                && ids.iter().all(|&m| {
+                    let t = self.mat(m);
+                    t.row_len() == cols && t.n_rows() == rows
+                })
+        };
+        if router.row_len() != e || router.n_rows() != n || x.n_used == 0 || x.n_used > n {
+            return Err(format!("router {} for {n} experts", router.name));
+        }
+        if ff == 0 || !shaped(&x.gate, e, ff) || !shaped(&x.up, e, ff) || !shaped(&x.down, ff, e) {
+            return Err("expert shapes".into());
+        }
+        Ok(())
+    }
+
+    fn expert_width_of(&self, x: &Experts) -> usize {
+        x.gate.first().map_or(0, |&m| self.mat(m).n_rows())
+    }
 }
 
 /// Collects weights and ops while an architecture file writes its definition.
 #[derive(Default)]
 pub struct Builder {
+    pub experts: Vec<Experts>,
     pub mats: Vec<(Matrix, QTensor)>,
     pub vecs: Vec<QTensor>,
     pub ops: Vec<Op>,
@@ -367,6 +475,47 @@ impl Builder {
         Ok(())
     }
 
+    /// Layer `l`'s mixture-of-experts feed-forward of `Reg::Norm` into `Reg::Proj` (router
+    /// `blk.l.ffn_gate_inp.weight`, experts stacked in `blk.l.ffn_{gate,up,down}_exps.weight`),
+    /// with `Reg::Q` and `Reg::K`, free after attention, as its gather and output rows.
+    pub fn moe_ffn(&mut self, src: &mut dyn TensorSource, l: usize, c: &Config) -> Result<()> {
+        let x = c.experts.as_ref().ok_or_else(|| Error::BadMetadata {
+            key: "model definition".into(),
+            reason: "a mixture-of-experts layer without an expert count".into(),
+        })?;
+        let (e, ff, n) = (c.n_embd, x.n_ff, x.n_expert);
+        let name = |s: &str| format!("blk.{l}.{s}");
+        let router = src.matrix(&name("ffn_gate_inp.weight"), e, n)?;
+        let router = self.mat(Matrix::Router, router);
+        let mut views = |s: &str, role: Matrix, cols: usize, rows: usize| -> Result<Vec<MatId>> {
+            let t = src.stacked(&name(s), cols, rows, n)?;
+            (0..n)
+                .map(|i| Ok(self.mat(role, t.rows(&i.to_string(), i * rows, rows)?)))
+                .collect()
+        };
+        let gate = views("ffn_gate_exps.weight", Matrix::Gate, e, ff)?;
+        let up = views("ffn_up_exps.weight", Matrix::Up, e, ff)?;
+        let down = views("ffn_down_exps.weight", Matrix::Down, ff, e)?;
+        self.experts.push(Experts {
+            router,
+            gate,
+            up,
+            down,
+            n_used: x.n_used,
+            weights_scale: x.weights_scale,
+        });
+        self.push(Op::Moe {
+            src: Reg::Norm,
+            out: Reg::Proj,
+            moe: self.experts.len() - 1,
+            gather: Reg::Q,
+            gate: Reg::Gate,
+            up: Reg::Up,
+            down: Reg::K,
+        });
+        Ok(())
+    }
+
     /// The definition these layers make, with the output head (`output.weight`, or the
     /// embeddings when tied) and its norm, validated.
     pub fn finish(
@@ -394,6 +543,7 @@ impl Builder {
             mats: self.mats,
             vecs: self.vecs,
             layers: self.layers,
+            experts: self.experts,
             output,
             reg_widths: Default::default(),
         };
@@ -428,6 +578,7 @@ mod tests {
             n_ctx_train: 128,
             n_ctx_orig: 128,
             rms_eps: 1e-5,
+            experts: None,
             rope: Rope {
                 style: RopeStyle::Neox,
                 n_dims: 32,
@@ -462,6 +613,7 @@ mod tests {
             layers: vec![ops],
             output_norm: tensor("output_norm.weight", &[64]),
             output: tensor("token_embd.weight", &[64, 32]),
+            experts: vec![],
             n_params: 0,
             reg_widths: [0; N_REGS],
         }

@@ -72,9 +72,10 @@ impl QTensor {
 
     /// Rows `start..start + count` as a matrix of their own, named `<name>[part]`: a view of the
     /// same bytes (rows are contiguous), how fused tensors (Phi-3's `attn_qkv`, its gate/up
-    /// `ffn_up`) become the separate products the program multiplies by, with nothing copied.
+    /// `ffn_up`; the experts of a `[cols, rows, n_expert]` MoE tensor) become the separate
+    /// products the program multiplies by, with nothing copied.
     pub fn rows(&self, part: &str, start: usize, count: usize) -> Result<QTensor> {
-        if self.dims.len() != 2 || start + count > self.n_rows() {
+        if self.dims.len() < 2 || start + count > self.n_rows() {
             return Err(Error::TensorShape {
                 name: self.name.clone(),
                 expected: vec![self.dims[0], (start + count) as u64],
@@ -112,6 +113,14 @@ pub trait TensorSource {
     fn vector(&mut self, name: &str, len: usize) -> Result<QTensor>;
     /// Whether the model has tensor `name`.
     fn has(&self, name: &str) -> Result<bool>;
+    /// `n` stacked matrices of `cols` inputs and `rows` outputs (ggml shape `[cols, rows, n]`:
+    /// a MoE layer's experts), as one tensor of `rows * n` rows.
+    fn stacked(&mut self, name: &str, cols: usize, rows: usize, n: usize) -> Result<QTensor> {
+        let _ = (cols, rows, n);
+        Err(Error::MissingTensor(format!(
+            "{name} (stacked expert tensors are read from GGUF files only)"
+        )))
+    }
     /// Total number of weights in the model.
     fn n_params(&self) -> u64;
 
@@ -145,6 +154,18 @@ impl TensorSource for Weights<'_, '_> {
 
     fn has(&self, name: &str) -> Result<bool> {
         Ok(self.gguf.tensor(name).is_some())
+    }
+
+    fn stacked(&mut self, name: &str, cols: usize, rows: usize, n: usize) -> Result<QTensor> {
+        let t = self.info(name)?;
+        check_shape(t, &[cols as u64, rows as u64, n as u64])?;
+        if !computable(t.ty) {
+            return Err(Error::UnsupportedTensorType {
+                name: name.into(),
+                ty: t.ty,
+            });
+        }
+        QTensor::from_info(t)
     }
 
     fn n_params(&self) -> u64 {

@@ -98,10 +98,25 @@ pub fn command(a: InfoArgs) -> CliResult {
         c.n_ff,
         c.n_vocab
     );
+    if let Some(x) = &c.experts {
+        println!(
+            "experts: {} of width {} per layer, {} used per token",
+            x.n_expert, x.n_ff, x.n_used
+        );
+    }
     println!(
         "parameters: {} ({:.1} M)",
         model.n_params(),
         model.n_params() as f64 / 1e6
+    );
+    // What bounds decode speed: the bytes of weights one token reads (a MoE token, its
+    // experts only).
+    let shape = ember::plan::Shape::of(&model);
+    let total: u64 = shape.tensors.iter().map(|t| t.bytes).sum();
+    println!(
+        "weights read per decoded token: {:.1} MiB of {:.1} MiB",
+        shape.bytes_per_token() as f64 / 1048576.0,
+        total as f64 / 1048576.0
     );
     println!(
         "memory at context {ctx}: weights {:.1} MiB (mapped) + KV cache {:.1} MiB (f16) = {:.1} MiB plus compute buffers",

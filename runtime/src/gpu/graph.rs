@@ -4,12 +4,13 @@
 
 use burn::backend::Dispatch;
 use burn::tensor::activation::silu;
-use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, IndexingUpdateOp, Int, Tensor, TensorData};
 use ember_kernels::gpu::MatmulKernel;
 use ember_quant::GgmlType;
 
 use super::ext::EmberOps;
 use crate::arch::cpu::check_batch;
+use crate::arch::moe::{self, Pick};
 use crate::arch::ops::RopeStyle;
 use crate::arch::program::{Glu, Op, Reg, N_REGS};
 use crate::arch::{Definition, QTensor, WeightData};
@@ -192,6 +193,44 @@ fn gelu_tanh(x: Tensor<2>) -> Tensor<2> {
     x * (inner.tanh() + 1.0) * 0.5
 }
 
+/// `Op::Moe` with burn tensors: the router's logits come back to the host for the routing
+/// (`arch::moe`, as on the CPU); each expert that has tokens runs once over their gathered
+/// rows, and its weighted output is added to theirs.
+fn moe_ffn(def: &Definition, w: &DeviceWeights, x: Tensor<2>, moe: usize) -> Result<Tensor<2>> {
+    let ex = &def.experts[moe];
+    let (n, e, n_expert, k) = (x.dims()[0], def.config.n_embd, ex.gate.len(), ex.n_used);
+    let dev = &w.device;
+    let mk = w.kernel;
+    let mut logits = w.mats[ex.router.0]
+        .matmul(x.clone(), mk)
+        .try_into_data()
+        .map_err(|err| Error::Gpu(format!("{err:?}")))?
+        .try_to_vec::<f32>()
+        .map_err(|err| Error::Gpu(format!("{err:?}")))?;
+    let mut picks = vec![Pick::default(); n * k];
+    moe::route(&mut logits, n_expert, k, ex.weights_scale, &mut picks);
+    let (mut starts, mut by_expert) = (vec![0; n_expert + 1], vec![(0, 0.0); n * k]);
+    moe::group(&picks, k, &mut starts, &mut by_expert);
+    let mut y = Tensor::zeros([n, e], (dev, DType::F32));
+    for i in 0..n_expert {
+        let tokens = &by_expert[starts[i]..starts[i + 1]];
+        let m = tokens.len();
+        if m == 0 {
+            continue;
+        }
+        let ids: Vec<i32> = tokens.iter().map(|&(t, _)| t as i32).collect();
+        let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [m]), (dev, DType::I32));
+        let weights: Vec<f32> = tokens.iter().map(|&(_, w)| w).collect();
+        let weights = Tensor::<2>::from_data(TensorData::new(weights, [m, 1]), (dev, DType::F32));
+        let rows = x.clone().select(0, ids.clone());
+        let gate = w.mats[ex.gate[i].0].matmul(rows.clone(), mk);
+        let up = w.mats[ex.up[i].0].matmul(rows, mk);
+        let out = w.mats[ex.down[i].0].matmul(silu(gate) * up, mk) * weights;
+        y = y.select_assign(0, ids, out, IndexingUpdateOp::Add);
+    }
+    Ok(y)
+}
+
 /// The program's registers during one forward pass.
 struct Regs([Option<Tensor<2>>; N_REGS]);
 
@@ -326,6 +365,10 @@ pub fn forward(
                     regs.set(gate, g * regs.get(up)?);
                 }
                 Op::Add { dst, src } => regs.set(dst, regs.get(dst)? + regs.get(src)?),
+                Op::Moe { src, out, moe, .. } => {
+                    let y = moe_ffn(def, w, regs.get(src)?, moe)?;
+                    regs.set(out, y);
+                }
             }
         }
     }

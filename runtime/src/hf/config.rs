@@ -176,6 +176,7 @@ pub fn parse(text: &str) -> Result<HfConfig> {
         n_ctx_train: uint("max_position_embeddings")?.unwrap_or(4096),
         n_ctx_orig: uint("max_position_embeddings")?.unwrap_or(4096),
         rms_eps: float("rms_norm_eps", 1e-6)?,
+        experts: None,
         rope: Rope {
             style,
             n_dims: head_dim,
@@ -200,13 +201,19 @@ pub fn to_json(c: &Config, tied_embeddings: bool) -> Result<String> {
             c.rope.n_dims, c.head_dim
         )));
     }
+    if c.experts.is_some() {
+        return Err(Error::UnsupportedArchitecture(format!(
+            "{} mixture-of-experts as an HF checkpoint",
+            c.variant.name()
+        )));
+    }
     let (arch, model_type) = match c.variant {
         Variant::Llama => ("LlamaForCausalLM", "llama"),
         Variant::Qwen2 => ("Qwen2ForCausalLM", "qwen2"),
         Variant::Qwen3 => ("Qwen3ForCausalLM", "qwen3"),
         // Gemma's HF norm weights are `w` where GGUF stores `1 + w`; Phi-3's HF tensors are
-        // fused: neither is written.
-        Variant::Gemma3 | Variant::Phi3 => {
+        // fused; MoE experts are stacked: none is written.
+        Variant::Gemma3 | Variant::Phi3 | Variant::Qwen3Moe => {
             return Err(Error::UnsupportedArchitecture(format!(
                 "{} as an HF checkpoint",
                 c.variant.name()

@@ -187,7 +187,10 @@ impl TensorSource for HfSource<'_> {
     }
 
     fn has(&self, name: &str) -> Result<bool> {
-        let hf = Self::hf_name(name)?;
+        // A GGUF-only tensor (a fused `attn_qkv`) has no HF name: the checkpoint lacks it.
+        let Some(hf) = hf_name_of_gguf(name) else {
+            return Ok(false);
+        };
         Ok(match hf.as_str() {
             // Untied checkpoints must have their head: say it is there, so asking for it
             // reports it missing.

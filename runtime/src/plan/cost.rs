@@ -142,13 +142,14 @@ fn weights(shape: &Shape, types: &[GgmlType], target: &Target) -> Weights {
             continue;
         }
         let rate = target.kernel_rate(ty);
-        let rows = t.n_rows as f64;
+        // A token multiplies by its own experts only: their share of the rows and bytes.
+        let (bytes, rows) = (bytes * t.token_share, t.n_rows as f64 * t.token_share);
         // The activations are quantized once per product, and Q/K/V and gate/up share one.
         let inputs = match t.role {
             Role::Block(Matrix::K | Matrix::V | Matrix::Up) => 0.0,
-            _ => t.row_len as f64,
+            _ => t.row_len as f64 * t.token_share,
         };
-        let cycles = 2.0 * (t.row_len * t.n_rows) as f64 / rate.prefill_ops_per_cycle
+        let cycles = 2.0 * t.row_len as f64 * rows / rate.prefill_ops_per_cycle
             + rows * rate.prefill_row_cycles
             + inputs * rate.prefill_input_cycles;
         w.bytes += bytes;
@@ -256,6 +257,7 @@ mod tests {
             n_ctx_train: 4096,
             n_ctx_orig: 4096,
             rms_eps: 1e-5,
+            experts: None,
             rope: Rope {
                 style: RopeStyle::Normal,
                 n_dims: 128,
@@ -272,6 +274,7 @@ mod tests {
             row_len: 1024,
             n_rows: 1024,
             stored_at: (0, 0),
+            token_share: 1.0,
         };
         let shape = Shape {
             n_ropes: 1,

@@ -124,8 +124,9 @@ impl Ftype {
 
     /// The type llama-quantize gives `t`, the `nth` tensor of its kind in file order.
     pub fn tensor_type(self, t: &Tensor, nth: usize, n_layer: usize) -> GgmlType {
-        // Only matrices are quantized; vectors keep the file's type.
-        if t.role == Role::Vector {
+        // Only matrices are quantized; vectors, and MoE routers (llama-quantize leaves those
+        // alone), keep the file's type.
+        if matches!(t.role, Role::Vector | Role::Block(Matrix::Router)) {
             return t.ty;
         }
         let base = self.base();
@@ -181,6 +182,7 @@ mod tests {
             row_len,
             n_rows,
             stored_at: (0, 0),
+            token_share: 1.0,
         }
     }
 

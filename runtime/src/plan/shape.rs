@@ -4,6 +4,7 @@
 use ember_quant::gguf::Gguf;
 use ember_quant::GgmlType;
 
+use crate::arch::program::MatId;
 use crate::arch::Config;
 pub use crate::arch::Matrix;
 use crate::arch::QTensor;
@@ -37,6 +38,9 @@ pub struct Tensor {
     /// Where the file stores it (file index, byte offset): llama-quantize's per-tensor rules
     /// count tensors in this order.
     pub stored_at: (usize, u64),
+    /// The share of it one token multiplies by: an expert's `n_used / n_expert` (a token
+    /// reads only its own experts), 1 for everything else.
+    pub token_share: f64,
 }
 
 impl Tensor {
@@ -75,7 +79,7 @@ impl Shape {
         let tied =
             arch.output.name == arch.token_embd.name && arch.output.file == arch.token_embd.file;
         let mut tensors = Vec::new();
-        let mut add = |t: &QTensor, role: Role| {
+        let mut add = |t: &QTensor, role: Role, token_share: f64| {
             tensors.push(Tensor {
                 name: t.name.clone(),
                 role: if t.dims.len() < 2 { Role::Vector } else { role },
@@ -84,24 +88,27 @@ impl Shape {
                 row_len: t.dims[0],
                 n_rows: t.n_rows() as u64,
                 stored_at: (t.file, t.offset as u64),
+                token_share,
             })
         };
         add(
             &arch.token_embd,
             if tied { Role::Output } else { Role::Embedding },
+            1.0,
         );
-        for (matrix, t) in &arch.mats {
-            add(t, Role::Block(*matrix));
+        for (i, (matrix, t)) in arch.mats.iter().enumerate() {
+            let share = arch.expert_share(MatId(i)).unwrap_or(1.0);
+            add(t, Role::Block(*matrix), share);
         }
         for t in &arch.vecs {
-            add(t, Role::Vector);
+            add(t, Role::Vector, 1.0);
         }
-        add(&arch.output_norm, Role::Vector);
+        add(&arch.output_norm, Role::Vector, 1.0);
         if !tied {
-            add(&arch.output, Role::Output);
+            add(&arch.output, Role::Output, 1.0);
         }
         if let Some(r) = &arch.rope_freqs {
-            add(r, Role::Vector);
+            add(r, Role::Vector, 1.0);
         }
         let tensor_bytes: u64 = tensors.iter().map(|t| t.bytes).sum();
         let data = model.data();
@@ -122,6 +129,16 @@ impl Shape {
             other_bytes: model.file_size().saturating_sub(tensor_bytes),
             file_type,
         }
+    }
+
+    /// Weight bytes one decode token reads: every matrix but only the token's share of the
+    /// experts, one embedding row, the vectors.
+    pub fn bytes_per_token(&self) -> u64 {
+        let per = |t: &Tensor| match t.role {
+            Role::Embedding => t.bytes / t.n_rows.max(1),
+            _ => (t.bytes as f64 * t.token_share) as u64,
+        };
+        self.tensors.iter().map(per).sum()
     }
 
     /// The file's own type of every tensor (parallel to `tensors`).

@@ -64,7 +64,7 @@ pub struct Target {
     pub simd: Simd,
     /// The level ember's kernels run at there (see [`Simd::kernel_level`]).
     pub kernel: Simd,
-    /// ember's kernels timed on this very device (`ember plan --device this --measure-kernels`);
+    /// ember's kernels timed on this very device (`ember plan --device this`, unless `--calibration-rates`);
     /// `None`: the calibration machine's per-cycle rates (`calibration.rs`), scaled by `hz`.
     #[serde(skip)]
     pub measured: Option<std::sync::Arc<super::kernel_probe::Rates>>,
