@@ -26,15 +26,18 @@ def sh(cmd, **kw):
 
 def weight_bytes_per_token(path):
     """Bytes of weights one decode step streams: every tensor except the token-embedding table
-    (one row is read) unless it doubles as the output head."""
+    (one row is read) unless it doubles as the output head; of a mixture of experts' stacked
+    `*_exps` tensors, the token's `expert_used_count` experts only."""
     from gguf import GGUFReader
 
     r = GGUFReader(path)
-    names = {t.name: int(t.n_bytes) for t in r.tensors}
+    arch = r.fields["general.architecture"].contents()
+    experts = r.fields.get(f"{arch}.expert_count")
+    share = int(r.fields[f"{arch}.expert_used_count"].contents()) / int(experts.contents()) if experts else 1.0
+    names = {t.name: int(t.n_bytes) * (share if t.name.endswith("_exps.weight") else 1.0) for t in r.tensors}
     total = sum(names.values())
     if "output.weight" in names:
         total -= names.get("token_embd.weight", 0)
-    arch = r.fields["general.architecture"].contents()
     get = lambda k: int(r.fields[f"{arch}.{k}"].contents())
     n_head = get("attention.head_count")
     kv_heads = get("attention.head_count_kv") if f"{arch}.attention.head_count_kv" in r.fields else n_head
@@ -287,7 +290,8 @@ and bench/tokens_per_s.png).
 
 - pp/tg: tokens/s, mean ± sd over runs (llama-bench `-r 1` and `ember bench -r 1`, each after one warm-up).
 - tg bound: measured read bandwidth ÷ weight bytes streamed per generated token (all tensors but the
-  embedding table, which only contributes one row unless it is also the output head); the percentage
+  embedding table, which only contributes one row unless it is also the output head; of a mixture of
+  experts, the token's experts only); the percentage
   is ember's tg as a fraction of it.
 - TTFT: ember measures a {args.ttft}-token prompt plus choosing the first token; llama-bench has no
   such test, so its figure is {args.ttft} ÷ its pp{args.ttft} rate.
