@@ -60,6 +60,10 @@ pub enum Error {
     UnknownDevice { name: String, known: String },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A JSON Schema, regular expression or grammar that cannot be compiled (or a constraint
+    /// that failed while generating).
+    #[error("invalid constraint: {0}")]
+    InvalidConstraint(String),
     #[error("kernel: {0}")]
     Kernel(String),
     #[error("aborted")]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::tokenizer::StreamDecoder;
-use crate::{Error, Result, Sampler, Session};
+use crate::{Constraint, Error, Result, Sampler, Session};
 
 /// When to stop generating.
 #[derive(Clone, Debug)]
@@ -94,6 +94,21 @@ impl Session {
         prompt: &[u32],
         sampler: &mut Sampler,
         params: &GenerateParams,
+        on_text: impl FnMut(&str) -> bool,
+    ) -> Result<Generation> {
+        self.generate_constrained(prompt, sampler, params, None, on_text)
+    }
+
+    /// [`generate`](Self::generate) whose output follows `constraint`: each step samples only
+    /// among the tokens it allows, and generation ends ([`StopReason::EndOfGeneration`]) when
+    /// the output is complete. `max_tokens` can still cut it short ([`StopReason::MaxTokens`]:
+    /// the output is then a valid prefix, not a complete one).
+    pub fn generate_constrained(
+        &mut self,
+        prompt: &[u32],
+        sampler: &mut Sampler,
+        params: &GenerateParams,
+        mut constraint: Option<&mut Constraint>,
         mut on_text: impl FnMut(&str) -> bool,
     ) -> Result<Generation> {
         let model = self.model().clone();
@@ -136,6 +151,15 @@ impl Session {
             prompt_time,
             generate_time: Duration::ZERO,
         };
+        // The constrained step's logits: a copy with the forbidden tokens at -inf.
+        let mut masked = vec![
+            0.0f32;
+            if constraint.is_some() {
+                model.arch().config.n_vocab
+            } else {
+                0
+            }
+        ];
         let mut decoder = StreamDecoder::new();
         // Text decoded but not yet handed to `on_text`: it may be the start of a stop string.
         let mut emitted = 0;
@@ -149,7 +173,24 @@ impl Session {
                 out.stop_reason = StopReason::ContextFull;
                 break;
             }
-            let id = sampler.sample(self.logits());
+            let id = match constraint.as_deref_mut() {
+                None => sampler.sample(self.logits()),
+                Some(c) => {
+                    if c.is_finished() {
+                        out.stop_reason = StopReason::EndOfGeneration;
+                        break;
+                    }
+                    masked.copy_from_slice(self.logits());
+                    c.mask_logits(&mut masked)?;
+                    let id = sampler.sample(&masked);
+                    if id == c.eos() || tokenizer.is_eog(id) {
+                        out.stop_reason = StopReason::EndOfGeneration;
+                        break;
+                    }
+                    c.accept(id)?;
+                    id
+                }
+            };
             if !params.ignore_eos && tokenizer.is_eog(id) {
                 out.stop_reason = StopReason::EndOfGeneration;
                 break;

@@ -10,6 +10,7 @@
 pub mod arch;
 pub mod bench;
 pub mod chat;
+pub mod constraint;
 pub mod device;
 mod error;
 #[cfg(feature = "eval")]
@@ -28,6 +29,7 @@ pub mod session;
 mod shared_mut;
 pub mod tokenizer;
 
+pub use constraint::{Constraint, ConstraintSpec, Vocabulary};
 pub use device::DeviceChoice;
 pub use error::{Error, Result};
 pub use generate::{GenerateParams, Generation, StopReason};

@@ -67,7 +67,9 @@ pub fn code_of(e: &ember_rt::Error) -> ember_status_t {
         E::ContextFull { .. } => EMBER_ERR_CONTEXT_FULL,
         E::InvalidToken { .. } => EMBER_ERR_INVALID_TOKEN,
         E::Template(_) => EMBER_ERR_TEMPLATE,
-        E::InvalidArgument(_) | E::Task { .. } => EMBER_ERR_INVALID_ARGUMENT,
+        E::InvalidArgument(_) | E::InvalidConstraint(_) | E::Task { .. } => {
+            EMBER_ERR_INVALID_ARGUMENT
+        }
         E::Kernel(_) | E::Gpu(_) => EMBER_ERR_KERNEL,
         E::NoDevice(_) => EMBER_ERR_UNSUPPORTED,
         E::UnknownDevice { .. } => EMBER_ERR_NOT_FOUND,

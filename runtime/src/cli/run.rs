@@ -7,7 +7,7 @@ use clap::Args;
 use ember::chat::{ChatMessage, ChatTemplate};
 use ember::{GenerateParams, Sampler};
 
-use crate::session_args::{load, ModelArgs, SamplingArgs};
+use crate::session_args::{load, ConstraintArgs, ModelArgs, SamplingArgs};
 use crate::CliResult;
 
 #[derive(Args)]
@@ -16,6 +16,8 @@ pub struct RunArgs {
     model: ModelArgs,
     #[command(flatten)]
     sampling: SamplingArgs,
+    #[command(flatten)]
+    constraint: ConstraintArgs,
     /// Prompt text.
     #[arg(short = 'p', long, conflicts_with = "file")]
     prompt: Option<String>,
@@ -47,7 +49,16 @@ pub fn command(a: RunArgs) -> CliResult {
         }
         (None, None) => return Err("give a prompt with -p TEXT or -f FILE".into()),
     };
+    let spec = a.constraint.spec()?;
     let (model, mut session) = load(&a.model)?;
+    // Compiled before anything is generated: a bad schema, regex or grammar fails here.
+    let mut constraint = match &spec {
+        Some(spec) => {
+            let vocab = ember::Vocabulary::new(model.clone())?;
+            Some(ember::Constraint::new(spec, &vocab)?)
+        }
+        None => None,
+    };
     if a.chat_template {
         prompt =
             ChatTemplate::for_model(&model)?.render(&[ChatMessage::new("user", prompt)], true)?;
@@ -67,14 +78,15 @@ pub fn command(a: RunArgs) -> CliResult {
     if !a.json {
         print!("{prompt}");
     }
-    let gen = session.generate(&ids, &mut sampler, &params, |text| {
-        if !a.json {
-            let mut out = stdout.lock();
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
-        }
-        true
-    })?;
+    let gen =
+        session.generate_constrained(&ids, &mut sampler, &params, constraint.as_mut(), |text| {
+            if !a.json {
+                let mut out = stdout.lock();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+            }
+            true
+        })?;
     if a.json {
         let report = serde_json::json!({
             "model": model.path(),

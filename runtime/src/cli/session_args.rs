@@ -98,3 +98,53 @@ pub fn load(args: &ModelArgs) -> Result<(Arc<Model>, Session), ember::Error> {
     }
     Ok((model, session))
 }
+
+/// Output constraints (`run`; docs/constraints.md): at most one.
+#[derive(Args, Clone, Default)]
+#[group(multiple = false)]
+pub struct ConstraintArgs {
+    /// The output is a JSON value valid under this JSON Schema (a file, or the schema itself).
+    #[arg(long = "json-schema", value_name = "FILE|JSON")]
+    json_schema: Option<String>,
+    /// The output is any JSON value.
+    #[arg(long = "json-any")]
+    json_any: bool,
+    /// The output matches this regular expression in full.
+    #[arg(long, value_name = "RE")]
+    regex: Option<String>,
+    /// The output follows this grammar file (llguidance's Lark syntax).
+    #[arg(long, value_name = "FILE")]
+    grammar: Option<PathBuf>,
+    /// The output is exactly one of these, comma separated.
+    #[arg(long, value_delimiter = ',', value_name = "A,B,...")]
+    choices: Vec<String>,
+}
+
+impl ConstraintArgs {
+    /// The constraint asked for, if any (files read here).
+    pub fn spec(&self) -> Result<Option<ember::ConstraintSpec>, String> {
+        use ember::ConstraintSpec as C;
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+        };
+        Ok(if let Some(s) = &self.json_schema {
+            let path = std::path::Path::new(s);
+            let text = if !s.trim_start().starts_with('{') && path.is_file() {
+                read(path)?
+            } else {
+                s.clone()
+            };
+            Some(C::JsonSchema(text))
+        } else if self.json_any {
+            Some(C::JsonAny)
+        } else if let Some(r) = &self.regex {
+            Some(C::Regex(r.clone()))
+        } else if let Some(g) = &self.grammar {
+            Some(C::Grammar(read(g)?))
+        } else if !self.choices.is_empty() {
+            Some(C::Choices(self.choices.clone()))
+        } else {
+            None
+        })
+    }
+}
