@@ -302,9 +302,13 @@ and bench/tokens_per_s.png).
 
 ![tokens/s](bench/tokens_per_s.png)
 """
-    extra = os.path.join(ROOT, "bench", "notes.md")
-    if os.path.exists(extra):
-        md += "\n" + open(extra).read()
+    # Tables other harnesses write (bench/constraint.py: constrained generation).
+    for extra in ("notes.md", "constraint.md"):
+        extra = os.path.join(ROOT, "bench", extra)
+        if os.path.exists(extra):
+            text = open(extra).read()
+            # A harness's own page starts with a title: it becomes a section here.
+            md += "\n" + ("#" + text if text.startswith("# ") else text)
     # Keep the perplexity table that tests/hf/perplexity_table.py writes into the same file.
     out = os.path.join(args.out, "BENCHMARKS.md")
     begin, end = "<!-- perplexity-table:begin -->", "<!-- perplexity-table:end -->"

@@ -63,6 +63,9 @@ pub struct Generation {
     /// With [`GenerateParams::logprobs`]: the model's log-probability of each token in
     /// `tokens`; empty otherwise.
     pub token_logprobs: Vec<f32>,
+    /// With a constraint: the time each step spent computing and applying its token mask
+    /// (microseconds); empty otherwise.
+    pub mask_us: Vec<f32>,
     /// Tokens of the prompt that were evaluated (those already in the cache are skipped).
     pub n_prompt_eval: usize,
     pub prompt_time: Duration,
@@ -147,6 +150,11 @@ impl Session {
             } else {
                 0
             }),
+            mask_us: Vec::with_capacity(if constraint.is_some() {
+                params.max_tokens + 1
+            } else {
+                0
+            }),
             n_prompt_eval: prompt.len(),
             prompt_time,
             generate_time: Duration::ZERO,
@@ -180,8 +188,10 @@ impl Session {
                         out.stop_reason = StopReason::EndOfGeneration;
                         break;
                     }
+                    let t = Instant::now();
                     masked.copy_from_slice(self.logits());
                     c.mask_logits(&mut masked)?;
+                    out.mask_us.push(t.elapsed().as_secs_f32() * 1e6);
                     let id = sampler.sample(&masked);
                     if id == c.eos() || tokenizer.is_eog(id) {
                         out.stop_reason = StopReason::EndOfGeneration;

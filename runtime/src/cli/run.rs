@@ -103,6 +103,7 @@ pub fn command(a: RunArgs) -> CliResult {
             "generated_tokens": gen.tokens.len(),
             "generate_ms": gen.generate_time.as_secs_f64() * 1e3,
             "generate_tokens_per_s": gen.generate_tokens_per_second(),
+            "constraint_mask_us": percentiles(&gen.mask_us),
             "peak_rss_bytes": ember::rss::peak_rss_bytes(),
         });
         println!("{report}");
@@ -119,4 +120,15 @@ pub fn command(a: RunArgs) -> CliResult {
         );
     }
     Ok(())
+}
+
+/// p50 / p99 / max of a constraint's per-step mask times (null without a constraint).
+fn percentiles(us: &[f32]) -> serde_json::Value {
+    if us.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let mut v = us.to_vec();
+    v.sort_by(f32::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    serde_json::json!({"steps": v.len(), "p50": at(0.5), "p99": at(0.99), "max": at(1.0)})
 }
