@@ -6,7 +6,7 @@ use clap::Args;
 use ember::chat::{ChatMessage, ChatTemplate};
 use ember::{GenerateParams, Sampler};
 
-use crate::session_args::{load, ModelArgs, SamplingArgs};
+use crate::session_args::{load, ConstraintArgs, ModelArgs, SamplingArgs};
 use crate::CliResult;
 
 #[derive(Args)]
@@ -15,6 +15,9 @@ pub struct ChatArgs {
     model: ModelArgs,
     #[command(flatten)]
     sampling: SamplingArgs,
+    /// Every reply follows this constraint (docs/constraints.md).
+    #[command(flatten)]
+    constraint: ConstraintArgs,
     /// System prompt.
     #[arg(long = "system")]
     system: Option<String>,
@@ -24,7 +27,17 @@ pub struct ChatArgs {
 }
 
 pub fn command(a: ChatArgs) -> CliResult {
+    let spec = a.constraint.spec()?;
     let (model, mut session) = load(&a.model)?;
+    // Compiled once up front (a bad constraint fails before the first turn), restarted per reply.
+    let constraint = match &spec {
+        Some(spec) => {
+            let vocab = ember::Vocabulary::new(model.clone())?;
+            ember::Constraint::new(spec, &vocab)?;
+            Some((spec, vocab))
+        }
+        None => None,
+    };
     let tmpl = ChatTemplate::for_model(&model)?;
     let tok = model.tokenizer();
     let mut sampler = Sampler::new(a.sampling.params(), tok.n_vocab())?;
@@ -53,11 +66,21 @@ pub fn command(a: ChatArgs) -> CliResult {
         let ids = tok.encode(&tmpl.render(&messages, true)?, false, true)?;
         let keep = session.reuse_prefix(&ids);
         let mut out = std::io::stdout();
-        let gen = session.generate(&ids[keep..], &mut sampler, &params, |text| {
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
-            true
-        })?;
+        let mut reply = match &constraint {
+            Some((spec, vocab)) => Some(ember::Constraint::new(spec, vocab)?),
+            None => None,
+        };
+        let gen = session.generate_constrained(
+            &ids[keep..],
+            &mut sampler,
+            &params,
+            reply.as_mut(),
+            |text| {
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+                true
+            },
+        )?;
         println!();
         if gen.stop_reason == ember::StopReason::ContextFull {
             eprintln!(
