@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use llguidance::api::TopLevelGrammar;
 use llguidance::{Matcher, ParserFactory};
-use toktrie::{SimpleVob, TokEnv, TokRxInfo, TokTrie, TokenId, TokenizerEnv};
+use toktrie::{TokEnv, TokRxInfo, TokTrie, TokenId, TokenizerEnv};
 
 use crate::tokenizer::TokenAttr;
 use crate::{Error, Model, Result};
@@ -77,7 +77,9 @@ fn with_layout(mut schema: serde_json::Value) -> serde_json::Value {
 /// tokens as their byte, byte-level BPE decoded, SPM's "▁" as a space), control and other
 /// special tokens behind llguidance's 0xFF marker so that no constraint can produce them.
 pub struct Vocabulary {
-    env: TokEnv,
+    /// Built once per vocabulary: besides the trie it precomputes token-class slices over the
+    /// whole vocabulary, which every constraint compiled from it shares.
+    factory: ParserFactory,
 }
 
 struct Env {
@@ -100,7 +102,8 @@ impl TokenizerEnv for Env {
 }
 
 impl Vocabulary {
-    /// Build the token trie of `model`'s vocabulary (once per model: ~0.1 s for 150k tokens).
+    /// Build the token trie of `model`'s vocabulary and llguidance's parser factory over it
+    /// (once per model; every [`Constraint`] reuses them).
     pub fn new(model: Arc<Model>) -> Result<Vocabulary> {
         let tokenizer = model.tokenizer();
         let n = tokenizer.n_vocab();
@@ -133,16 +136,17 @@ impl Vocabulary {
         let mut info = TokRxInfo::new(n as u32, eos);
         info.tok_bos = tokenizer.bos();
         let trie = TokTrie::from(&info, &words);
-        Ok(Vocabulary {
-            env: Arc::new(Env { trie, model }),
-        })
+        let env: TokEnv = Arc::new(Env { trie, model });
+        let mut factory =
+            ParserFactory::new_simple(&env).map_err(|e| Error::InvalidConstraint(e.to_string()))?;
+        factory.quiet();
+        Ok(Vocabulary { factory })
     }
 }
 
 /// A constraint being followed, token by token.
 pub struct Constraint {
     matcher: Matcher,
-    mask: SimpleVob,
     eos: u32,
 }
 
@@ -151,9 +155,8 @@ impl Constraint {
     /// [`Error::InvalidConstraint`] here, before any token is generated.
     pub fn new(spec: &ConstraintSpec, vocab: &Vocabulary) -> Result<Constraint> {
         let bad = |e: String| Error::InvalidConstraint(e);
-        let mut factory = ParserFactory::new_simple(&vocab.env).map_err(|e| bad(e.to_string()))?;
-        factory.quiet();
-        let parser = factory
+        let parser = vocab
+            .factory
             .create_parser(spec.grammar()?)
             .map_err(|e| bad(e.to_string()))?;
         let matcher = Matcher::new(Ok(parser));
@@ -162,20 +165,19 @@ impl Constraint {
         }
         Ok(Constraint {
             matcher,
-            mask: vocab.env.tok_trie().alloc_token_set(),
-            eos: vocab.env.tok_trie().eos_token(),
+            eos: vocab.factory.tok_env().tok_trie().eos_token(),
         })
     }
 
     /// Set the logits of every token the constraint forbids next to −∞ (once complete, all but
     /// end-of-sequence).
     pub fn mask_logits(&mut self, logits: &mut [f32]) -> Result<()> {
-        self.mask = self
+        let mask = self
             .matcher
             .compute_mask_or_eos()
             .map_err(|e| Error::InvalidConstraint(e.to_string()))?;
         for (id, l) in logits.iter_mut().enumerate() {
-            if !self.mask.is_allowed(id as TokenId) {
+            if !mask.is_allowed(id as TokenId) {
                 *l = f32::NEG_INFINITY;
             }
         }
