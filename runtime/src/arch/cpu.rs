@@ -6,7 +6,7 @@ use ember_kernels::ThreadPool;
 
 use super::moe::{self, Pick};
 use super::ops;
-use super::program::{Definition, Glu, MatId, Op, Reg, N_REGS};
+use super::program::{Definition, Glu, MatId, MoeRegs, Op, Reg, N_REGS};
 use super::tensor::{QTensor, WeightData};
 use crate::shared_mut::SharedMut;
 use crate::{Error, Result};
@@ -400,23 +400,7 @@ fn run_op(
             let len = rows(dst);
             ops::add(&mut d[..len], &s[..len]);
         }
-        Op::Moe {
-            src,
-            out,
-            moe,
-            gather,
-            gate,
-            up,
-            down,
-        } => moe_ffn(
-            def,
-            data,
-            pool,
-            st,
-            n,
-            moe,
-            [src, out, gather, gate, up, down],
-        )?,
+        Op::Moe { moe, regs } => moe_ffn(def, data, pool, st, n, moe, regs)?,
     }
     Ok(())
 }
@@ -431,12 +415,12 @@ fn moe_ffn(
     st: &mut State,
     n: usize,
     moe: usize,
-    regs: [Reg; 6],
+    regs: MoeRegs,
 ) -> Result<()> {
     let x = &def.experts[moe];
     let (e, n_expert, k) = (def.config.n_embd, x.gate.len(), x.n_used);
-    let ff = def.mat(x.gate[0]).n_rows();
-    let [src, out, gather, gate, up, down] = regs_mut(&mut st.regs, regs)?;
+    let ff = def.expert_width_of(x);
+    let [src, out, gather, gate, up, down] = regs_mut(&mut st.regs, regs.all())?;
     let logits = &mut st.router[..n * n_expert];
     let router = def.mat(x.router);
     matmul(

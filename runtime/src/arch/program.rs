@@ -115,15 +115,32 @@ pub enum Op {
     /// (`gather` holds their rows, `gate`/`up` the expert's activations, `down` its output),
     /// and add its output, weighted, to theirs in `out`. A token's unselected experts are never
     /// read.
-    Moe {
-        src: Reg,
-        out: Reg,
-        moe: usize,
-        gather: Reg,
-        gate: Reg,
-        up: Reg,
-        down: Reg,
-    },
+    Moe { moe: usize, regs: MoeRegs },
+}
+
+/// The registers of an `Op::Moe`: its input and output rows, and the scratch rows each expert
+/// uses (all distinct, as `validate` checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MoeRegs {
+    pub src: Reg,
+    pub out: Reg,
+    pub gather: Reg,
+    pub gate: Reg,
+    pub up: Reg,
+    pub down: Reg,
+}
+
+impl MoeRegs {
+    pub fn all(self) -> [Reg; 6] {
+        [
+            self.src,
+            self.out,
+            self.gather,
+            self.gate,
+            self.up,
+            self.down,
+        ]
+    }
 }
 
 /// A model ready to run: config, weight views and the program over them.
@@ -188,17 +205,16 @@ impl Definition {
                 }
             }
             Op::Attention { out, .. } => w[0] = Some((*out, self.config.q_dim())),
-            Op::Moe {
-                out,
-                moe,
-                gather,
-                gate,
-                up,
-                down,
-                ..
-            } => {
+            Op::Moe { moe, regs: r } => {
                 let (e, ff) = (self.config.n_embd, self.expert_width(*moe));
-                w = [(*out, e), (*gather, e), (*gate, ff), (*up, ff), (*down, e)].map(Some);
+                w = [
+                    (r.out, e),
+                    (r.gather, e),
+                    (r.gate, ff),
+                    (r.up, ff),
+                    (r.down, e),
+                ]
+                .map(Some);
             }
             _ => {}
         }
@@ -210,12 +226,17 @@ impl Definition {
         self.experts.get(moe).map_or(0, |x| self.expert_width_of(x))
     }
 
-    /// Whether matrix `id` is an expert's: a token reads `n_used / n_expert` of those.
-    pub fn expert_share(&self, id: MatId) -> Option<f64> {
-        self.experts.iter().find_map(|x| {
-            let mine = x.gate.iter().chain(&x.up).chain(&x.down).any(|&m| m == id);
-            mine.then(|| x.n_used as f64 / x.gate.len() as f64)
-        })
+    /// The share of each matrix (indexed like `mats`) one token multiplies by: an expert's
+    /// `n_used / n_expert` (a token reads only its own experts), 1 for every other matrix.
+    pub fn token_shares(&self) -> Vec<f64> {
+        let mut share = vec![1.0; self.mats.len()];
+        for x in &self.experts {
+            let s = x.n_used as f64 / x.gate.len() as f64;
+            for &MatId(i) in x.gate.iter().chain(&x.up).chain(&x.down) {
+                share[i] = s;
+            }
+        }
+        share
     }
 
     /// Check the program against the weights' shapes (see the module comment) and size the
@@ -318,18 +339,10 @@ impl Definition {
                             return Err(bad(format!("layer {l}: residual widths")));
                         }
                     }
-                    Op::Moe {
-                        src,
-                        out,
-                        moe,
-                        gather,
-                        gate,
-                        up,
-                        down,
-                    } => {
-                        let regs = [*src, *out, *gather, *gate, *up, *down];
+                    Op::Moe { moe, regs: r } => {
+                        let regs = r.all();
                         let distinct = (1..regs.len()).all(|i| !regs[..i].contains(&regs[i]));
-                        if width(&live, *src)? != c.n_embd || !distinct {
+                        if width(&live, r.src)? != c.n_embd || !distinct {
                             return Err(bad(format!("layer {l}: expert registers")));
                         }
                         let x = self
@@ -377,7 +390,8 @@ impl Definition {
         Ok(())
     }
 
-    fn expert_width_of(&self, x: &Experts) -> usize {
+    /// Width of the experts of `x` (0 without experts, which `validate` refuses).
+    pub fn expert_width_of(&self, x: &Experts) -> usize {
         x.gate.first().map_or(0, |&m| self.mat(m).n_rows())
     }
 }
@@ -505,13 +519,15 @@ impl Builder {
             weights_scale: x.weights_scale,
         });
         self.push(Op::Moe {
-            src: Reg::Norm,
-            out: Reg::Proj,
             moe: self.experts.len() - 1,
-            gather: Reg::Q,
-            gate: Reg::Gate,
-            up: Reg::Up,
-            down: Reg::K,
+            regs: MoeRegs {
+                src: Reg::Norm,
+                out: Reg::Proj,
+                gather: Reg::Q,
+                gate: Reg::Gate,
+                up: Reg::Up,
+                down: Reg::K,
+            },
         });
         Ok(())
     }

@@ -365,9 +365,9 @@ pub fn forward(
                     regs.set(gate, g * regs.get(up)?);
                 }
                 Op::Add { dst, src } => regs.set(dst, regs.get(dst)? + regs.get(src)?),
-                Op::Moe { src, out, moe, .. } => {
-                    let y = moe_ffn(def, w, regs.get(src)?, moe)?;
-                    regs.set(out, y);
+                Op::Moe { moe, regs: r } => {
+                    let y = moe_ffn(def, w, regs.get(r.src)?, moe)?;
+                    regs.set(r.out, y);
                 }
             }
         }

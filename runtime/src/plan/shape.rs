@@ -4,7 +4,6 @@
 use ember_quant::gguf::Gguf;
 use ember_quant::GgmlType;
 
-use crate::arch::program::MatId;
 use crate::arch::Config;
 pub use crate::arch::Matrix;
 use crate::arch::QTensor;
@@ -96,8 +95,7 @@ impl Shape {
             if tied { Role::Output } else { Role::Embedding },
             1.0,
         );
-        for (i, (matrix, t)) in arch.mats.iter().enumerate() {
-            let share = arch.expert_share(MatId(i)).unwrap_or(1.0);
+        for ((matrix, t), share) in arch.mats.iter().zip(arch.token_shares()) {
             add(t, Role::Block(*matrix), share);
         }
         for t in &arch.vecs {
