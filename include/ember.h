@@ -68,6 +68,13 @@
 // A compiled Jinja chat template. Immutable: rendering is thread-safe.
 typedef struct ember_chat_template_t ember_chat_template_t;
 
+// A compiled constraint for one model. Pass it in `ember_generate_params_t.constraint`: that
+// generation samples only tokens that keep the output inside it and ends when the output is
+// complete. Each generate call starts it over, so one constraint serves many generations, one
+// at a time: a generation using it while another runs fails with EMBER_ERR_BUSY. Use it only
+// with sessions of the model it was compiled for (others fail with EMBER_ERR_INVALID_ARGUMENT).
+typedef struct ember_constraint_t ember_constraint_t;
+
 // A loaded model: immutable and thread-safe. Any number of threads may use one model at the
 // same time (tokenize, create sessions, query information). Sessions keep their model alive:
 // it may be freed before its sessions.
@@ -94,6 +101,9 @@ typedef struct ember_chat_message_t {
   const char *content;
 } ember_chat_message_t;
 
+// What kind of constraint `ember_constraint_new` compiles. A plain integer.
+typedef int32_t ember_constraint_kind_t;
+
 // Receives generated text as soon as it is complete UTF-8 and cannot be the start of a stop
 // string. `text` is NUL-terminated and `len` bytes long (not counting the NUL); it is valid
 // only during the call. Return true to continue, false to stop (stop reason
@@ -116,6 +126,10 @@ typedef struct ember_generate_params_t {
   ember_text_callback_t on_text;
   // Passed to `on_text` unchanged.
   void *user_data;
+  // Optional constraint (default NULL) compiled for this session's model: only tokens that
+  // keep the output inside it are sampled, and generation ends
+  // (EMBER_STOP_END_OF_GENERATION) when the output is complete. It starts over at each call.
+  const struct ember_constraint_t *constraint;
 } ember_generate_params_t;
 
 // A token id (an index into the model's vocabulary).
@@ -287,6 +301,18 @@ typedef struct ember_session_params_t {
 // A bug in ember (a caught panic). The handle involved may be reset; please report it.
 #define EMBER_ERR_INTERNAL 15
 
+// `text` is a JSON Schema (a JSON document): the output is one JSON value valid under it.
+#define EMBER_CONSTRAINT_JSON_SCHEMA 0
+
+// Any JSON value; `text` is ignored (may be NULL).
+#define EMBER_CONSTRAINT_JSON_ANY 1
+
+// `text` is a regular expression (Rust `regex` syntax) the whole output must match.
+#define EMBER_CONSTRAINT_REGEX 2
+
+// `text` is a context-free grammar in llguidance's Lark-like syntax (docs/constraints.md).
+#define EMBER_CONSTRAINT_GRAMMAR 3
+
 // `max_tokens` tokens were generated.
 #define EMBER_STOP_MAX_TOKENS 0
 
@@ -358,6 +384,33 @@ void ember_chat_template_free(struct ember_chat_template_t *tmpl);
 // NUL-terminated; `buf` has `buf_size` writable bytes; `len_out` is NULL or writable.
 ember_status_t ember_chat_template_render(const struct ember_chat_template_t *tmpl, const struct ember_chat_message_t *messages, size_t n_messages, bool add_generation_prompt, char *buf, size_t buf_size, size_t *len_out);
 
+// Compile a constraint of `kind` from `text` for `model`. The first constraint of a model also
+// builds its token trie (tens of milliseconds; later ones reuse it). On success
+// `*out_constraint` receives it, to be released with `ember_constraint_free`; on failure NULL.
+//
+// Errors: EMBER_ERR_INVALID_ARGUMENT (an unknown kind; a schema that is not JSON or uses what
+// the engine does not support; a bad regular expression or grammar: checked here, before any
+// token is generated; text that is not UTF-8), EMBER_ERR_NULL_POINTER.
+//
+// # Safety
+// `model` is NULL or live; `text` is NULL or NUL-terminated; `out_constraint` is NULL or
+// writable.
+ember_status_t ember_constraint_new(const struct ember_model_t *model, ember_constraint_kind_t kind, const char *text, struct ember_constraint_t **out_constraint);
+
+// Compile a constraint whose output is exactly one of `n_choices` strings (at least one).
+// Errors and ownership as `ember_constraint_new`.
+//
+// # Safety
+// `model` is NULL or live; `choices` holds `n_choices` NUL-terminated strings;
+// `out_constraint` is NULL or writable.
+ember_status_t ember_constraint_new_choices(const struct ember_model_t *model, const char *const *choices, size_t n_choices, struct ember_constraint_t **out_constraint);
+
+// Release a constraint. NULL is ignored.
+//
+// # Safety
+// `constraint` is NULL or a pointer from `ember_constraint_new*` not yet freed, not in use.
+void ember_constraint_free(struct ember_constraint_t *constraint);
+
 // Default generation parameters: 128 tokens, no stop strings, no callback.
 struct ember_generate_params_t ember_generate_default_params(void);
 
@@ -373,11 +426,12 @@ struct ember_generate_params_t ember_generate_default_params(void);
 // EMBER_ERR_INVALID_TOKEN (a prompt id outside the vocabulary; nothing is evaluated),
 // EMBER_ERR_CONTEXT_FULL (the prompt does not fit; filling the context while generating ends with EMBER_STOP_CONTEXT_FULL instead), EMBER_ERR_ABORTED (aborted while
 // reading the prompt), EMBER_ERR_BUSY, EMBER_ERR_INVALID_ARGUMENT (empty prompt and empty
-// context; a stop string that is not UTF-8).
+// context; a stop string that is not UTF-8; a constraint for another model).
 //
 // # Safety
 // `session` and `sampler` are NULL or live; `prompt` has `n_prompt` readable elements;
-// `params` is NULL or valid, with `stop` holding `n_stop` NUL-terminated strings; `result` is
+// `params` is NULL or valid, with `stop` holding `n_stop` NUL-terminated strings and
+// `constraint` NULL or live; `result` is
 // NULL or valid, with the buffers it lends writable for their capacities.
 ember_status_t ember_generate(struct ember_session_t *session, struct ember_sampler_t *sampler, const ember_token_t *prompt, size_t n_prompt, const struct ember_generate_params_t *params, struct ember_generation_t *result);
 

@@ -52,6 +52,7 @@ fn decode_step_allocates_nothing() {
         n_batch: 32,
         n_threads: 2,
         logits_all: false,
+        logits_tail: 1,
         ..Default::default()
     };
     let mut session = Session::new(model.clone(), &params).unwrap();

@@ -180,6 +180,7 @@ fn multiple_choice_likelihoods_match_a_fresh_evaluation() {
                     n_ctx: 256,
                     n_threads: 2,
                     logits_all: true,
+                    logits_tail: 1,
                     ..SessionParams::default()
                 },
             )
@@ -348,4 +349,45 @@ fn a_bad_model_file_fails_before_the_first_item() {
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("not-a-model.gguf"), "{stderr}");
     assert!(!out.exists());
+}
+
+/// `json_schema` items are generated under their schema: the answer is valid by construction,
+/// checked here by the scorer's validator (the `jsonschema` crate, independent of the
+/// llguidance engine that constrained it); unconstrained, the same model's answer is whatever
+/// it writes.
+#[test]
+fn json_schema_items_are_generated_under_their_schema() {
+    let Some(model) = common::smollm2() else {
+        return;
+    };
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {"name": {"type": "string", "maxLength": 12}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+        "additionalProperties": false
+    });
+    let line = serde_json::json!({
+        "id": "person", "prompt": "Alice is 31 years old. Her name and age as JSON:",
+        "json_schema": schema, "max_tokens": 40
+    });
+    let items = eval::task::parse(&line.to_string()).unwrap();
+    let run = |constrain_json| {
+        let params = EvalParams {
+            n_threads: 2,
+            n_ctx: 256,
+            constrain_json,
+            ..EvalParams::default()
+        };
+        eval::eval_model(model.path(), &items, &params, |_| {})
+            .unwrap()
+            .1
+    };
+    let constrained = run(true);
+    let answer: serde_json::Value = serde_json::from_str(&constrained[0].answer)
+        .unwrap_or_else(|e| panic!("{:?} is not JSON: {e}", constrained[0].answer));
+    assert!(jsonschema::is_valid(&schema, &answer), "{answer}");
+    assert_eq!(constrained[0].score, 1.0, "{}", constrained[0].detail);
+    let free = run(false);
+    assert_eq!(free.len(), 1);
+    assert_ne!(free[0].answer, constrained[0].answer);
 }

@@ -230,6 +230,7 @@ fn check_golden_on(name: &str, scope: Scope) {
         n_batch: scope.n_batch,
         n_threads: 2,
         logits_all: false,
+        logits_tail: 1,
         device: scope.device,
     };
     let cpu_params = SessionParams {

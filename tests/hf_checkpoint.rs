@@ -117,6 +117,7 @@ fn check_against(model: &Arc<Model>, g: &Value, reference: &Value, label: &str, 
         n_batch: 512,
         n_threads: 2,
         logits_all: false,
+        logits_tail: 1,
         ..Default::default()
     };
     let mut failures = Vec::new();

@@ -56,6 +56,7 @@ fn plan_state_sizes_equal_an_allocated_sessions_state() {
                     n_batch,
                     n_threads: 2,
                     logits_all: false,
+                    logits_tail: 1,
                     device: DeviceChoice::Cpu,
                 },
             )

@@ -120,6 +120,7 @@ fn no_mmap_load_matches_mmap_load() {
         n_batch: 16,
         n_threads: 1,
         logits_all: false,
+        logits_tail: 1,
         ..Default::default()
     };
     let ids = mapped.tokenizer().encode("Hello", true, false).unwrap();
@@ -146,6 +147,7 @@ fn context_overflow_is_context_full() {
         n_batch: 4,
         n_threads: 1,
         logits_all: false,
+        logits_tail: 1,
         ..Default::default()
     };
     let mut s = Session::new(model, &params).unwrap();
@@ -176,6 +178,7 @@ fn generation_past_the_context_stops_with_context_full() {
         n_batch: 4,
         n_threads: 1,
         logits_all: false,
+        logits_tail: 1,
         ..Default::default()
     };
     let mut s = Session::new(model.clone(), &params).unwrap();

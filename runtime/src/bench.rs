@@ -119,6 +119,7 @@ pub fn bench_model(
             n_batch: params.n_batch,
             n_threads: threads,
             logits_all: false,
+            logits_tail: 1,
             device: params.device,
         };
         let cold = Instant::now();

@@ -184,6 +184,13 @@ impl Constraint {
         Ok(())
     }
 
+    /// Start over from an empty output, for the next generation (compiling again costs more).
+    pub fn reset(&mut self) -> Result<()> {
+        self.matcher
+            .reset()
+            .map_err(|e| Error::InvalidConstraint(e.to_string()))
+    }
+
     /// Advance past `token` (one the last mask allowed).
     pub fn accept(&mut self, token: u32) -> Result<()> {
         self.matcher

@@ -66,6 +66,9 @@ pub struct Generation {
     /// With a constraint: the time each step spent computing and applying its token mask
     /// (microseconds); empty otherwise.
     pub mask_us: Vec<f32>,
+    /// With a draft model: tokens it proposed, and how many of them the target accepted.
+    pub drafted: usize,
+    pub draft_accepted: usize,
     /// Tokens of the prompt that were evaluated (those already in the cache are skipped).
     pub n_prompt_eval: usize,
     pub prompt_time: Duration,
@@ -116,49 +119,14 @@ impl Session {
     ) -> Result<Generation> {
         let model = self.model().clone();
         let tokenizer = model.tokenizer();
-        for &t in prompt {
-            sampler.accept(t);
-        }
-        let aborted = || {
-            params
-                .abort
-                .as_ref()
-                .is_some_and(|a| a.load(Ordering::Relaxed))
-        };
-        let start = Instant::now();
-        // The prompt goes in batch by batch so that an abort does not wait for all of it.
-        for batch in prompt.chunks(self.n_batch()) {
-            if aborted() {
-                return Err(Error::Aborted);
-            }
-            self.eval(batch)?;
-        }
-        if prompt.is_empty() && self.n_past() == 0 {
-            return Err(Error::InvalidArgument(
-                "empty prompt and empty context".into(),
-            ));
-        }
-        let prompt_time = start.elapsed();
+        let prompt_time = self.read_prompt(prompt, sampler, params)?;
+        let aborted = || aborted(params);
         let start = Instant::now();
 
-        let mut out = Generation {
-            tokens: Vec::with_capacity(params.max_tokens),
-            text: String::new(),
-            stop_reason: StopReason::MaxTokens,
-            token_logprobs: Vec::with_capacity(if params.logprobs {
-                params.max_tokens
-            } else {
-                0
-            }),
-            mask_us: Vec::with_capacity(if constraint.is_some() {
-                params.max_tokens + 1
-            } else {
-                0
-            }),
-            n_prompt_eval: prompt.len(),
-            prompt_time,
-            generate_time: Duration::ZERO,
-        };
+        let mut out = Output::new(
+            Generation::new(params, prompt.len(), prompt_time, constraint.is_some()),
+            params,
+        );
         // The constrained step's logits: a copy with the forbidden tokens at -inf.
         let mut masked = vec![
             0.0f32;
@@ -168,88 +136,200 @@ impl Session {
                 0
             }
         ];
-        let mut decoder = StreamDecoder::new();
-        // Text decoded but not yet handed to `on_text`: it may be the start of a stop string.
-        let mut emitted = 0;
-        let hold_back = params.stop.iter().map(|s| s.len()).max().unwrap_or(0);
-        while out.tokens.len() < params.max_tokens {
+        let stop = loop {
+            if out.gen.tokens.len() >= params.max_tokens {
+                break StopReason::MaxTokens;
+            }
             if aborted() {
-                out.stop_reason = StopReason::Aborted;
-                break;
+                break StopReason::Aborted;
             }
             if self.n_past() >= self.n_ctx() {
-                out.stop_reason = StopReason::ContextFull;
-                break;
+                break StopReason::ContextFull;
             }
             let id = match constraint.as_deref_mut() {
                 None => sampler.sample(self.logits()),
                 Some(c) => {
                     if c.is_finished() {
-                        out.stop_reason = StopReason::EndOfGeneration;
-                        break;
+                        break StopReason::EndOfGeneration;
                     }
                     let t = Instant::now();
                     masked.copy_from_slice(self.logits());
                     c.mask_logits(&mut masked)?;
-                    out.mask_us.push(t.elapsed().as_secs_f32() * 1e6);
+                    out.gen.mask_us.push(t.elapsed().as_secs_f32() * 1e6);
                     let id = sampler.sample(&masked);
                     if id == c.eos() || tokenizer.is_eog(id) {
-                        out.stop_reason = StopReason::EndOfGeneration;
-                        break;
+                        break StopReason::EndOfGeneration;
                     }
                     c.accept(id)?;
                     id
                 }
             };
             if !params.ignore_eos && tokenizer.is_eog(id) {
-                out.stop_reason = StopReason::EndOfGeneration;
-                break;
+                break StopReason::EndOfGeneration;
             }
             if params.logprobs {
-                let logits = self.logits();
-                out.token_logprobs
-                    .push(crate::arch::ops::log_softmax_at(logits, id as usize));
+                out.gen
+                    .token_logprobs
+                    .push(crate::arch::ops::log_softmax_at(self.logits(), id as usize));
             }
             sampler.accept(id);
-            out.tokens.push(id);
             // Every generated token goes into the cache at once, so that the cache always holds
             // prompt + generated tokens and a later call (the next chat turn) continues from here.
             self.eval(&[id])?;
+            if let Some(stop) = out.push(id, tokenizer, &mut on_text)? {
+                break stop;
+            }
+        };
+        Ok(out.finish(stop, start, &mut on_text))
+    }
+}
+
+impl Session {
+    /// Evaluate `prompt` batch by batch (an abort does not wait for all of it) and record it
+    /// in `sampler`; the time it took.
+    pub(crate) fn read_prompt(
+        &mut self,
+        prompt: &[u32],
+        sampler: &mut Sampler,
+        params: &GenerateParams,
+    ) -> Result<Duration> {
+        for &t in prompt {
+            sampler.accept(t);
+        }
+        let start = Instant::now();
+        for batch in prompt.chunks(self.n_batch()) {
+            if aborted(params) {
+                return Err(Error::Aborted);
+            }
+            self.eval(batch)?;
+        }
+        if prompt.is_empty() && self.n_past() == 0 {
+            return Err(Error::InvalidArgument(
+                "empty prompt and empty context".into(),
+            ));
+        }
+        Ok(start.elapsed())
+    }
+}
+
+/// Whether `params`' abort flag is set.
+pub(crate) fn aborted(params: &GenerateParams) -> bool {
+    params
+        .abort
+        .as_ref()
+        .is_some_and(|a| a.load(Ordering::Relaxed))
+}
+
+impl Generation {
+    /// An empty generation with its buffers sized for `params`.
+    pub(crate) fn new(
+        params: &GenerateParams,
+        n_prompt_eval: usize,
+        prompt_time: Duration,
+        constrained: bool,
+    ) -> Generation {
+        Generation {
+            tokens: Vec::with_capacity(params.max_tokens),
+            text: String::new(),
+            stop_reason: StopReason::MaxTokens,
+            token_logprobs: Vec::with_capacity(if params.logprobs {
+                params.max_tokens
+            } else {
+                0
+            }),
+            mask_us: Vec::with_capacity(if constrained {
+                params.max_tokens + 1
+            } else {
+                0
+            }),
+            drafted: 0,
+            draft_accepted: 0,
+            n_prompt_eval,
+            prompt_time,
+            generate_time: Duration::ZERO,
+        }
+    }
+}
+
+/// A generation's tokens on their way out: decoded to text, checked for stop strings and
+/// streamed once no stop string can start in them. Shared by plain and speculative
+/// generation.
+pub(crate) struct Output<'p> {
+    pub gen: Generation,
+    decoder: StreamDecoder,
+    /// Text decoded but not yet handed to `on_text` starts here: it may begin a stop string.
+    emitted: usize,
+    hold_back: usize,
+    stops: &'p [String],
+}
+
+impl<'p> Output<'p> {
+    pub fn new(gen: Generation, params: &'p GenerateParams) -> Output<'p> {
+        Output {
+            gen,
+            decoder: StreamDecoder::new(),
+            emitted: 0,
+            hold_back: params.stop.iter().map(|s| s.len()).max().unwrap_or(0),
+            stops: &params.stop,
+        }
+    }
+
+    /// Add generated token `id`; `Some` when generation must stop (a stop string, or the
+    /// callback asked).
+    pub fn push(
+        &mut self,
+        id: u32,
+        tokenizer: &crate::tokenizer::Tokenizer,
+        on_text: &mut impl FnMut(&str) -> bool,
+    ) -> Result<Option<StopReason>> {
+        let out = &mut self.gen;
+        out.tokens.push(id);
+        out.text
+            .push_str(self.decoder.push(tokenizer.token_to_piece(id, false)?));
+        if let Some(at) = find_stop(&out.text, self.stops, self.emitted) {
+            out.text.truncate(at);
+            return Ok(Some(StopReason::StopString));
+        }
+        // Emit everything that can no longer be part of a stop string.
+        let safe = floor_char_boundary(
+            &out.text,
             out.text
-                .push_str(decoder.push(tokenizer.token_to_piece(id, false)?));
-            if let Some(at) = find_stop(&out.text, &params.stop, emitted) {
-                out.text.truncate(at);
-                out.stop_reason = StopReason::StopString;
-                break;
-            }
-            // Emit everything that can no longer be part of a stop string.
-            let safe = floor_char_boundary(
-                &out.text,
-                out.text.len().saturating_sub(hold_back.saturating_sub(1)),
-            );
-            if safe > emitted {
-                let keep_going = on_text(&out.text[emitted..safe]);
-                emitted = safe;
-                if !keep_going {
-                    out.stop_reason = StopReason::Callback;
-                    break;
-                }
+                .len()
+                .saturating_sub(self.hold_back.saturating_sub(1)),
+        );
+        if safe > self.emitted {
+            let keep_going = on_text(&out.text[self.emitted..safe]);
+            self.emitted = safe;
+            if !keep_going {
+                return Ok(Some(StopReason::Callback));
             }
         }
-        out.text.push_str(decoder.finish());
+        Ok(None)
+    }
+
+    /// Flush the decoder and the held-back text; the generation, timed from `start`.
+    pub fn finish(
+        mut self,
+        stop: StopReason,
+        start: Instant,
+        on_text: &mut impl FnMut(&str) -> bool,
+    ) -> Generation {
+        let out = &mut self.gen;
+        out.stop_reason = stop;
+        out.text.push_str(self.decoder.finish());
         if out.stop_reason != StopReason::StopString {
-            if let Some(at) = find_stop(&out.text, &params.stop, emitted) {
+            if let Some(at) = find_stop(&out.text, self.stops, self.emitted) {
                 out.text.truncate(at);
                 out.stop_reason = StopReason::StopString;
             }
         }
-        if out.text.len() > emitted
+        if out.text.len() > self.emitted
             && !matches!(out.stop_reason, StopReason::Callback | StopReason::Aborted)
         {
-            on_text(&out.text[emitted..]);
+            on_text(&out.text[self.emitted..]);
         }
         out.generate_time = start.elapsed();
-        Ok(out)
+        self.gen
     }
 }
 

@@ -27,6 +27,7 @@ pub mod rss;
 pub mod sampling;
 pub mod session;
 mod shared_mut;
+pub mod speculative;
 pub mod tokenizer;
 
 pub use constraint::{Constraint, ConstraintSpec, Vocabulary};
@@ -36,3 +37,4 @@ pub use generate::{GenerateParams, Generation, StopReason};
 pub use model::{LoadParams, Model};
 pub use sampling::{Sampler, SamplerParams};
 pub use session::{Session, SessionParams};
+pub use speculative::{Draft, DraftParams};

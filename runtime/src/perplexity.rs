@@ -93,6 +93,7 @@ pub fn perplexity(
             n_batch: n_ctx,
             n_threads: params.n_threads,
             logits_all: true,
+            logits_tail: 1,
             device: params.device,
         },
     )?;

@@ -124,14 +124,95 @@ impl Sampler {
 
     /// Pick the next token from `logits` (one per vocabulary entry).
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
+        let total = match self.weigh(logits) {
+            Weights::Empty => return 0,
+            Weights::Greedy(id) => return id,
+            Weights::Sum(total) => total,
+        };
+        let c = &self.candidates;
+        let mut target = self.rng.next_f64() * total;
+        for &(id, w) in c.iter() {
+            target -= w as f64;
+            if target <= 0.0 {
+                return id;
+            }
+        }
+        c[c.len() - 1].0
+    }
+
+    /// The distribution [`sample`](Self::sample) draws from: (token, probability) pairs
+    /// after the penalties, top-k, top-p, min-p and temperature, most likely first, summing
+    /// to 1; greedy settings give the most likely token probability 1. Speculative decoding
+    /// compares these between the draft and the target.
+    pub fn distribution(&mut self, logits: &[f32]) -> &[(u32, f32)] {
+        match self.weigh(logits) {
+            Weights::Empty => {}
+            Weights::Greedy(id) => {
+                self.candidates.clear();
+                self.candidates.push((id, 1.0));
+            }
+            Weights::Sum(total) => {
+                let inv = (1.0 / total) as f32;
+                for c in self.candidates.iter_mut() {
+                    c.1 *= inv;
+                }
+            }
+        }
+        &self.candidates
+    }
+
+    /// A uniform draw in [0, 1) from the sampler's seeded generator.
+    pub fn uniform(&mut self) -> f64 {
+        self.rng.next_f64()
+    }
+
+    /// Draw a token from non-negative `weights` (not necessarily normalized) with the
+    /// sampler's generator; None if they sum to zero.
+    pub fn draw(&mut self, weights: &[(u32, f32)]) -> Option<u32> {
+        let total: f64 = weights.iter().map(|&(_, w)| w as f64).sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let mut target = self.rng.next_f64() * total;
+        for &(id, w) in weights {
+            target -= w as f64;
+            if target <= 0.0 && w > 0.0 {
+                return Some(id);
+            }
+        }
+        weights
+            .iter()
+            .rev()
+            .find(|&&(_, w)| w > 0.0)
+            .map(|&(id, _)| id)
+    }
+
+    /// Run the sampling chain up to the draw: the greedy pick, or `self.candidates` holding
+    /// unnormalized weights (and their sum).
+    fn weigh(&mut self, logits: &[f32]) -> Weights {
         let p = self.params;
+        let penalties =
+            p.repeat_penalty != 1.0 || p.frequency_penalty != 0.0 || p.presence_penalty != 0.0;
+        if p.temperature <= 0.0 && !penalties {
+            // Greedy without penalties needs no candidate list: the first maximum.
+            if logits.is_empty() {
+                return Weights::Empty;
+            }
+            let mut best = 0;
+            for (i, &l) in logits.iter().enumerate() {
+                if l > logits[best] {
+                    best = i;
+                }
+            }
+            return Weights::Greedy(best as u32);
+        }
         self.candidates.clear();
         self.candidates
             .extend(logits.iter().enumerate().map(|(i, &l)| (i as u32, l)));
         self.apply_penalties();
         let c = &mut self.candidates;
         if c.is_empty() {
-            return 0;
+            return Weights::Empty;
         }
         if p.temperature <= 0.0 {
             // First maximum, as llama.cpp's greedy sampler.
@@ -141,7 +222,7 @@ impl Sampler {
                     best = i;
                 }
             }
-            return c[best].0;
+            return Weights::Greedy(c[best].0);
         }
         // Sorted descending by logit, truncated to top-k (ties keep vocabulary order).
         let by_logit = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
@@ -171,21 +252,14 @@ impl Sampler {
             let keep = c.iter().take_while(|&&(_, l)| l >= floor).count().max(1);
             c.truncate(keep);
         }
-        // Temperature, then a draw from the softmax.
+        // Temperature: softmax weights.
         let max = c[0].1 / p.temperature;
         let mut total = 0.0f64;
         for cand in c.iter_mut() {
             cand.1 = ((cand.1 / p.temperature) - max).exp();
             total += cand.1 as f64;
         }
-        let mut target = self.rng.next_f64() * total;
-        for &(id, w) in c.iter() {
-            target -= w as f64;
-            if target <= 0.0 {
-                return id;
-            }
-        }
-        c[c.len() - 1].0
+        Weights::Sum(total)
     }
 
     fn apply_penalties(&mut self) {
@@ -210,6 +284,14 @@ impl Sampler {
             cand.1 -= count * p.frequency_penalty + p.presence_penalty;
         }
     }
+}
+
+/// Where the sampling chain left the candidates.
+enum Weights {
+    Empty,
+    Greedy(u32),
+    /// `candidates` hold softmax weights summing to this.
+    Sum(f64),
 }
 
 /// xoshiro256** seeded through splitmix64: small, fast, and the same on every platform.

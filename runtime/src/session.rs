@@ -19,6 +19,9 @@ pub struct SessionParams {
     pub n_threads: usize,
     /// Keep the logits of every token of a batch (perplexity), not just the last.
     pub logits_all: bool,
+    /// Most trailing tokens of one [`Session::eval_tail`] call that get logits: a draft's
+    /// length plus one for speculative verification. 1 is enough otherwise.
+    pub logits_tail: usize,
     /// Which engine runs the forward pass.
     pub device: DeviceChoice,
 }
@@ -30,6 +33,7 @@ impl Default for SessionParams {
             n_batch: 256,
             n_threads: 0,
             logits_all: false,
+            logits_tail: 1,
             device: DeviceChoice::Cpu,
         }
     }
@@ -59,6 +63,7 @@ pub struct Session {
     tokens: Vec<u32>,
     /// Row of `state.logits` holding the most recent token's logits.
     last_row: usize,
+    logits_all: bool,
 }
 
 impl Session {
@@ -88,6 +93,7 @@ impl Session {
             device_note,
             tokens: Vec::with_capacity(n_ctx),
             last_row: 0,
+            logits_all: params.logits_all,
             model,
         })
     }
@@ -168,11 +174,12 @@ impl Session {
         }
     }
 
-    fn logits_rows(&self) -> (&[f32], bool) {
+    /// The logits buffer and how many rows it holds.
+    fn logits_rows(&self) -> (&[f32], usize) {
         match &self.engine {
-            Engine::Cpu { state, .. } => (&state.logits, state.logits_all),
+            Engine::Cpu { state, .. } => (&state.logits, state.logit_rows),
             #[cfg(feature = "gpu")]
-            Engine::Graph { state, .. } => (&state.logits, state.logits_all),
+            Engine::Graph { state, .. } => (&state.logits, state.logit_rows),
         }
     }
 
@@ -212,6 +219,47 @@ impl Session {
     pub fn eval_each(
         &mut self,
         tokens: &[u32],
+        on_logits: impl FnMut(usize, &[f32]),
+    ) -> Result<()> {
+        self.eval_rows(tokens, 1, on_logits)
+    }
+
+    /// Append `tokens` and return the logits of the last `n` of them, `n` rows of `n_vocab`
+    /// (row `i` predicts the token after `tokens[tokens.len() - n + i]`): one forward pass
+    /// scores a whole draft. `n` is at most the session's `logits_tail` and the tokens fit
+    /// in one batch.
+    pub fn eval_tail(&mut self, tokens: &[u32], n: usize) -> Result<&[f32]> {
+        let rows = self.logits_rows().1;
+        if n == 0 || n > tokens.len() || n > rows || tokens.len() > self.n_batch() {
+            return Err(Error::InvalidArgument(format!(
+                "logits of the last {n} of {} tokens (at most {rows} rows, batches of {})",
+                tokens.len(),
+                self.n_batch()
+            )));
+        }
+        self.eval_rows(tokens, n, |_, _| {})?;
+        let n_vocab = self.model.arch().config.n_vocab;
+        Ok(&self.logits_rows().0[..n * n_vocab])
+    }
+
+    /// Most tokens one [`Session::eval_tail`] can score.
+    pub fn logit_rows(&self) -> usize {
+        self.logits_rows().1
+    }
+
+    /// The first `n` rows of logits left by the last [`Session::eval_tail`].
+    pub(crate) fn tail_logits(&self, n: usize) -> &[f32] {
+        let n_vocab = self.model.arch().config.n_vocab;
+        &self.logits_rows().0[..n * n_vocab]
+    }
+
+    /// Evaluate `tokens` batch by batch, computing the logits of every token with
+    /// `logits_all`, else of the last `tail` tokens of the final batch (the last one of the
+    /// others).
+    fn eval_rows(
+        &mut self,
+        tokens: &[u32],
+        tail: usize,
         mut on_logits: impl FnMut(usize, &[f32]),
     ) -> Result<()> {
         if tokens.is_empty() {
@@ -229,10 +277,24 @@ impl Session {
         for batch in tokens.chunks(self.n_batch()) {
             let pos = self.tokens.len();
             let arch = self.model.arch();
+            let is_last = done + batch.len() == tokens.len();
+            let n_out = if self.logits_all {
+                batch.len()
+            } else if is_last {
+                tail.min(batch.len())
+            } else {
+                1
+            };
             match &mut self.engine {
-                Engine::Cpu { pool, state } => {
-                    cpu::forward(arch, self.model.weight_data(), pool, state, batch, pos)?
-                }
+                Engine::Cpu { pool, state } => cpu::forward(
+                    arch,
+                    self.model.weight_data(),
+                    pool,
+                    state,
+                    batch,
+                    pos,
+                    n_out,
+                )?,
                 #[cfg(feature = "gpu")]
                 Engine::Graph { weights, state } => crate::gpu::graph::forward(
                     arch,
@@ -241,18 +303,21 @@ impl Session {
                     state,
                     batch,
                     pos,
+                    n_out,
                 )?,
             }
             self.tokens.extend_from_slice(batch);
-            let logits_all = self.logits_rows().1;
-            self.last_row = if logits_all { batch.len() - 1 } else { 0 };
+            self.last_row = n_out - 1;
             let logits = self.logits_rows().0;
-            if logits_all {
+            if self.logits_all {
                 for (i, row) in logits.chunks_exact(n_vocab).take(batch.len()).enumerate() {
                     on_logits(done + i, row);
                 }
-            } else if done + batch.len() == tokens.len() {
-                on_logits(tokens.len() - 1, &logits[..n_vocab]);
+            } else if is_last {
+                on_logits(
+                    tokens.len() - 1,
+                    &logits[(n_out - 1) * n_vocab..n_out * n_vocab],
+                );
             }
             done += batch.len();
         }
@@ -286,8 +351,13 @@ fn open_engine(
             .map_err(|e| Error::InvalidArgument(format!("EMBER_DEVICE: {e}")))?,
         (d, _) => d,
     };
+    let logit_rows = if params.logits_all {
+        n_batch
+    } else {
+        params.logits_tail.clamp(1, n_batch)
+    };
     let cpu = |note: Option<String>| -> Result<Opened> {
-        let state = State::new(model.arch(), n_ctx, n_batch, n_threads, params.logits_all)?;
+        let state = State::new(model.arch(), n_ctx, n_batch, n_threads, logit_rows)?;
         let engine = Engine::Cpu {
             pool: ThreadPool::new(n_threads),
             state: Box::new(state),
@@ -300,13 +370,8 @@ fn open_engine(
         let graph =
             |device: &burn::tensor::Device, name: String, hardware: bool| -> Result<Opened> {
                 let weights = model.device_weights(device, gpu::matmul_kernel(hardware)?)?;
-                let state = gpu::graph::GraphState::new(
-                    model.arch(),
-                    &weights,
-                    n_ctx,
-                    n_batch,
-                    params.logits_all,
-                );
+                let state =
+                    gpu::graph::GraphState::new(model.arch(), &weights, n_ctx, n_batch, logit_rows);
                 let engine = Engine::Graph {
                     weights,
                     state: Box::new(state),

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use ember_rt::chat::{ChatMessage, ChatTemplate};
 use ember_rt::{
-    GenerateParams, LoadParams, Model, Sampler, SamplerParams, Session, SessionParams, StopReason,
+    Constraint, ConstraintSpec, GenerateParams, LoadParams, Model, Sampler, SamplerParams, Session,
+    SessionParams, StopReason, Vocabulary,
 };
 use jni::objects::{JClass, JIntArray, JObject, JObjectArray, JString, JThrowable, JValue};
 use jni::sys::{jboolean, jfloat, jint, jintArray, jlong, jobject, jstring, JNI_TRUE};
@@ -117,6 +118,10 @@ struct JniModel {
 struct JniSession {
     session: Mutex<Session>,
     abort: Arc<AtomicBool>,
+    /// For constrained generation: the vocabulary's token trie (built on first use) and the
+    /// last constraint compiled, reused (restarted) while the options ask for the same one.
+    vocabulary: OnceLock<Arc<Vocabulary>>,
+    last_constraint: Mutex<Option<(ConstraintSpec, Constraint)>>,
 }
 
 impl JniSession {
@@ -155,6 +160,19 @@ fn java_string(env: &mut JNIEnv, s: &JString, what: &str) -> Result<String, Fail
         ));
     }
     Ok(env.get_string(s)?.into())
+}
+
+/// A Java `String[]` (null: none).
+fn java_strings(env: &mut JNIEnv, arr: &JObjectArray, what: &str) -> Result<Vec<String>, Fail> {
+    let mut out = Vec::new();
+    if !arr.is_null() {
+        for i in 0..env.get_array_length(arr)? {
+            let s = JString::from(env.get_object_array_element(arr, i)?);
+            out.push(java_string(env, &s, what)?);
+            env.delete_local_ref(s)?;
+        }
+    }
+    Ok(out)
 }
 
 fn new_jstring(env: &mut JNIEnv, s: &str) -> Result<jstring, Fail> {
@@ -426,12 +444,15 @@ pub extern "system" fn Java_dev_ember_EmberSession_nativeNew<'l>(
                 n_batch: non_negative(n_batch, "batchSize")?,
                 n_threads: non_negative(n_threads, "threads")?,
                 logits_all: false,
+                logits_tail: 1,
                 device,
             },
         )?;
         let handle = Box::new(JniSession {
             session: Mutex::new(session),
             abort: Arc::new(AtomicBool::new(false)),
+            vocabulary: OnceLock::new(),
+            last_constraint: Mutex::new(None),
         });
         Ok(Box::into_raw(handle) as jlong)
     })
@@ -520,21 +541,61 @@ pub extern "system" fn Java_dev_ember_EmberSession_nativeGenerate<'l>(
     repeat_penalty: jfloat,
     penalty_last_n: jint,
     seed: jlong,
+    constraint_kind: jint,
+    constraint_text: JString<'l>,
+    choices: JObjectArray<'l>,
     callback: JObject<'l>,
 ) -> jobject {
     entry(&mut env, std::ptr::null_mut(), |env| {
         // SAFETY: the Java class passes a live handle.
         let h = unsafe { session_ref(handle) }?;
         let prompt = ids_from_java(env, &prompt)?;
-        let mut stops = Vec::new();
-        if !stop.is_null() {
-            for i in 0..env.get_array_length(&stop)? {
-                let s = JString::from(env.get_object_array_element(&stop, i)?);
-                stops.push(java_string(env, &s, "stop string")?);
-                env.delete_local_ref(s)?;
+        let stops = java_strings(env, &stop, "stop string")?;
+        let spec = match constraint_kind {
+            -1 => None,
+            0 => Some(ConstraintSpec::JsonSchema(java_string(
+                env,
+                &constraint_text,
+                "jsonSchema",
+            )?)),
+            1 => Some(ConstraintSpec::JsonAny),
+            2 => Some(ConstraintSpec::Regex(java_string(
+                env,
+                &constraint_text,
+                "regex",
+            )?)),
+            3 => Some(ConstraintSpec::Grammar(java_string(
+                env,
+                &constraint_text,
+                "grammar",
+            )?)),
+            4 => Some(ConstraintSpec::Choices(java_strings(
+                env, &choices, "choice",
+            )?)),
+            k => return Err(invalid(format!("unknown constraint kind {k}"))),
+        };
+        let mut session = h.lock();
+        let mut last = h.last_constraint.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(spec) = &spec {
+            match last.as_mut() {
+                Some((s, c)) if s == spec => c.reset()?,
+                _ => {
+                    *last = None;
+                    let vocabulary = match h.vocabulary.get() {
+                        Some(v) => v.clone(),
+                        None => {
+                            let v = Arc::new(Vocabulary::new(session.model().clone())?);
+                            h.vocabulary.get_or_init(|| v).clone()
+                        }
+                    };
+                    *last = Some((spec.clone(), Constraint::new(spec, &vocabulary)?));
+                }
             }
         }
-        let mut session = h.lock();
+        let constraint = match (&spec, last.as_mut()) {
+            (Some(_), Some((_, c))) => Some(c),
+            _ => None,
+        };
         let n_vocab = session.model().tokenizer().n_vocab();
         if let Some(&bad) = prompt.iter().find(|&&t| t as usize >= n_vocab) {
             return Err(ember_rt::Error::InvalidToken { id: bad, n_vocab }.into());
@@ -561,35 +622,36 @@ pub extern "system" fn Java_dev_ember_EmberSession_nativeGenerate<'l>(
             logprobs: false,
         };
         let mut java_failed = false;
-        let outcome = session.generate(&prompt, &mut sampler, &params, |text| {
-            if callback.is_null() {
-                return true;
-            }
-            if java_failed {
-                return false;
-            }
-            let result = env.new_string(text).and_then(|s| {
-                let r = env
-                    .call_method(
-                        &callback,
-                        "onText",
-                        "(Ljava/lang/String;)Z",
-                        &[JValue::Object(&s)],
-                    )
-                    .and_then(|v| v.z());
-                // One local reference per piece would overflow the JVM's table on long
-                // generations: free it now.
-                let _ = env.delete_local_ref(s);
-                r
-            });
-            match result {
-                Ok(go_on) => go_on,
-                Err(_) => {
-                    java_failed = true;
-                    false
+        let outcome =
+            session.generate_constrained(&prompt, &mut sampler, &params, constraint, |text| {
+                if callback.is_null() {
+                    return true;
                 }
-            }
-        });
+                if java_failed {
+                    return false;
+                }
+                let result = env.new_string(text).and_then(|s| {
+                    let r = env
+                        .call_method(
+                            &callback,
+                            "onText",
+                            "(Ljava/lang/String;)Z",
+                            &[JValue::Object(&s)],
+                        )
+                        .and_then(|v| v.z());
+                    // One local reference per piece would overflow the JVM's table on long
+                    // generations: free it now.
+                    let _ = env.delete_local_ref(s);
+                    r
+                });
+                match result {
+                    Ok(go_on) => go_on,
+                    Err(_) => {
+                        java_failed = true;
+                        false
+                    }
+                }
+            });
         h.abort.store(false, Ordering::Relaxed);
         if java_failed {
             return Err(Fail::Pending);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use ember_rt::{GenerateParams, StopReason};
 
 use crate::args::{arg, copy_str_truncated, slice_arg, str_arg};
+use crate::constraint::ember_constraint_t;
 use crate::model::ember_token_t;
 use crate::sampler::ember_sampler_t;
 use crate::session::ember_session_t;
@@ -52,6 +53,10 @@ pub struct ember_generate_params_t {
     pub on_text: ember_text_callback_t,
     /// Passed to `on_text` unchanged.
     pub user_data: *mut c_void,
+    /// Optional constraint (default NULL) compiled for this session's model: only tokens that
+    /// keep the output inside it are sampled, and generation ends
+    /// (EMBER_STOP_END_OF_GENERATION) when the output is complete. It starts over at each call.
+    pub constraint: *const ember_constraint_t,
 }
 
 /// What a generate call produced. The caller may lend buffers (the first four fields, all
@@ -90,6 +95,7 @@ pub extern "C" fn ember_generate_default_params() -> ember_generate_params_t {
         ignore_eos: d.ignore_eos,
         on_text: None,
         user_data: std::ptr::null_mut(),
+        constraint: std::ptr::null(),
     }
 }
 
@@ -109,11 +115,12 @@ fn millis(d: Duration) -> f64 {
 /// EMBER_ERR_INVALID_TOKEN (a prompt id outside the vocabulary; nothing is evaluated),
 /// EMBER_ERR_CONTEXT_FULL (the prompt does not fit; filling the context while generating ends with EMBER_STOP_CONTEXT_FULL instead), EMBER_ERR_ABORTED (aborted while
 /// reading the prompt), EMBER_ERR_BUSY, EMBER_ERR_INVALID_ARGUMENT (empty prompt and empty
-/// context; a stop string that is not UTF-8).
+/// context; a stop string that is not UTF-8; a constraint for another model).
 ///
 /// # Safety
 /// `session` and `sampler` are NULL or live; `prompt` has `n_prompt` readable elements;
-/// `params` is NULL or valid, with `stop` holding `n_stop` NUL-terminated strings; `result` is
+/// `params` is NULL or valid, with `stop` holding `n_stop` NUL-terminated strings and
+/// `constraint` NULL or live; `result` is
 /// NULL or valid, with the buffers it lends writable for their capacities.
 #[no_mangle]
 pub unsafe extern "C" fn ember_generate(
@@ -153,8 +160,24 @@ pub unsafe extern "C" fn ember_generate(
             }
         }
 
+        // SAFETY: the caller's contract: NULL or a live constraint.
+        let constraint = unsafe { p.constraint.as_ref() };
+
         let mut s = h.lock()?;
         let mut sampler = sampler.lock()?;
+        let mut constraint = match constraint {
+            None => None,
+            Some(c) if !c.is_for(s.model()) => {
+                return Err(Failure::invalid(
+                    "the constraint was compiled for another model",
+                ))
+            }
+            Some(c) => {
+                let mut guard = c.lock()?;
+                guard.reset()?;
+                Some(guard)
+            }
+        };
         let n_vocab = s.model().tokenizer().n_vocab();
         if let Some(&bad) = prompt.iter().find(|&&t| t as usize >= n_vocab) {
             return Err(ember_rt::Error::InvalidToken { id: bad, n_vocab }.into());
@@ -170,17 +193,23 @@ pub unsafe extern "C" fn ember_generate(
         let user_data = p.user_data;
         // One NUL-terminated copy of each piece, reusing its allocation.
         let mut piece = Vec::<u8>::new();
-        let outcome = s.generate(prompt, &mut sampler, &gen_params, |text| match callback {
-            Some(f) => {
-                piece.clear();
-                piece.extend_from_slice(text.as_bytes());
-                piece.push(0);
-                // SAFETY: the caller supplied the function and its user data together; the
-                // text is NUL-terminated and outlives the call.
-                unsafe { f(piece.as_ptr().cast(), text.len(), user_data) }
-            }
-            None => true,
-        });
+        let outcome = s.generate_constrained(
+            prompt,
+            &mut sampler,
+            &gen_params,
+            constraint.as_deref_mut(),
+            |text| match callback {
+                Some(f) => {
+                    piece.clear();
+                    piece.extend_from_slice(text.as_bytes());
+                    piece.push(0);
+                    // SAFETY: the caller supplied the function and its user data together; the
+                    // text is NUL-terminated and outlives the call.
+                    unsafe { f(piece.as_ptr().cast(), text.len(), user_data) }
+                }
+                None => true,
+            },
+        );
         h.abort.store(false, Ordering::Relaxed);
         h.publish_n_past(&s);
         let gen = outcome?;

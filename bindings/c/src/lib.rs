@@ -13,6 +13,7 @@
 mod args;
 pub mod chat;
 pub mod codes;
+pub mod constraint;
 pub mod generate;
 pub mod model;
 pub mod plan;

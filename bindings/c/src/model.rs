@@ -1,9 +1,9 @@
 //! Models: loading, information, and the tokenizer that comes with them.
 
 use std::ffi::{c_char, c_void};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use ember_rt::{LoadParams, Model};
+use ember_rt::{LoadParams, Model, Vocabulary};
 
 use crate::args::{arg, arg_mut, copy_out, copy_str_out, slice_arg, str_arg};
 use crate::status::{ember_status_t, guard, guard_value, Failure, EMBER_ERR_NOT_FOUND};
@@ -38,6 +38,20 @@ pub struct ember_model_params_t {
 /// it may be freed before its sessions.
 pub struct ember_model_t {
     pub(crate) model: Arc<Model>,
+    /// The vocabulary as the constraint engine sees it, built by the first
+    /// `ember_constraint_new` and shared by every constraint compiled for this model.
+    pub(crate) vocabulary: OnceLock<Arc<Vocabulary>>,
+}
+
+impl ember_model_t {
+    pub(crate) fn vocabulary(&self) -> Result<Arc<Vocabulary>, Failure> {
+        if let Some(v) = self.vocabulary.get() {
+            return Ok(v.clone());
+        }
+        // Two threads racing here both build it; one copy is kept.
+        let v = Arc::new(Vocabulary::new(self.model.clone())?);
+        Ok(self.vocabulary.get_or_init(|| v).clone())
+    }
 }
 
 /// Default model parameters: mmap on, no progress callback.
@@ -87,6 +101,7 @@ pub unsafe extern "C" fn ember_model_load(
         })?;
         *out = Box::into_raw(Box::new(ember_model_t {
             model: Arc::new(model),
+            vocabulary: OnceLock::new(),
         }));
         Ok(())
     })

@@ -121,6 +121,7 @@ pub unsafe extern "C" fn ember_session_new(
                 n_batch: p.n_batch as usize,
                 n_threads: p.n_threads as usize,
                 logits_all: false,
+                logits_tail: 1,
                 device,
             },
         )?;

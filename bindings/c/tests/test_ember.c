@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <pthread.h>
+#include <regex.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -530,6 +531,105 @@ static void test_stop_string_ends_generation(void) {
     ember_session_free(s);
 }
 
+/* Generate greedily under `c` from `prompt` into `text`; returns the stop reason. */
+static ember_stop_reason_t generate_constrained(ember_constraint_t *c, const char *prompt,
+                                                char *text, size_t cap) {
+    ember_token_t ids[MAX_IDS];
+    size_t n = 0;
+    CHECK_STATUS(ember_tokenize(g_model, prompt, strlen(prompt), true, false, ids, MAX_IDS, &n),
+                 EMBER_OK);
+    ember_session_t *s = new_session(256);
+    ember_sampler_t *smp = new_greedy_sampler();
+    ember_generate_params_t gp = ember_generate_default_params();
+    gp.max_tokens = 24;
+    gp.constraint = c;
+    ember_generation_t r = {0};
+    r.text = text;
+    r.text_capacity = cap;
+    text[0] = '\0';
+    CHECK_STATUS(ember_generate(s, smp, ids, n, &gp, &r), EMBER_OK);
+    ember_sampler_free(smp);
+    ember_session_free(s);
+    return r.stop_reason;
+}
+
+static void test_choices_constraint_picks_one_choice(void) {
+    const char *choices[3] = {"red", "green", "blue"};
+    ember_constraint_t *c = NULL;
+    CHECK_STATUS(ember_constraint_new_choices(g_model, choices, 3, &c), EMBER_OK);
+    char text[256];
+    const char *prompt = "The sky on a clear day is the color";
+    CHECK(generate_constrained(c, prompt, text, sizeof text) == EMBER_STOP_END_OF_GENERATION);
+    int found = 0;
+    for (int i = 0; i < 3; i++) found |= strcmp(text, choices[i]) == 0;
+    CHECK(found);
+    /* The same constraint again: it starts over, so the same text comes out. */
+    char again[256];
+    CHECK(generate_constrained(c, prompt, again, sizeof again) == EMBER_STOP_END_OF_GENERATION);
+    CHECK(strcmp(text, again) == 0);
+    ember_constraint_free(c);
+}
+
+static void test_regex_constraint_output_matches(void) {
+    /* Checked with POSIX regexec, an engine independent of ember's. */
+    const char *pattern = "[0-9]{3}-[0-9]{4}";
+    ember_constraint_t *c = NULL;
+    CHECK_STATUS(ember_constraint_new(g_model, EMBER_CONSTRAINT_REGEX, pattern, &c), EMBER_OK);
+    char text[256];
+    CHECK(generate_constrained(c, "My phone number is", text, sizeof text) ==
+          EMBER_STOP_END_OF_GENERATION);
+    regex_t re;
+    CHECK(regcomp(&re, "^[0-9]{3}-[0-9]{4}$", REG_EXTENDED | REG_NOSUB) == 0);
+    CHECK(regexec(&re, text, 0, NULL, 0) == 0);
+    regfree(&re);
+    ember_constraint_free(c);
+
+    /* JSON: a one-field object whose value is an integer; the shape is checked by hand. */
+    const char *schema = "{\"type\":\"object\",\"properties\":{\"age\":{\"type\":\"integer\"}},"
+                         "\"required\":[\"age\"],\"additionalProperties\":false}";
+    CHECK_STATUS(ember_constraint_new(g_model, EMBER_CONSTRAINT_JSON_SCHEMA, schema, &c), EMBER_OK);
+    CHECK(generate_constrained(c, "Alice is 31 years old. As JSON:", text, sizeof text) ==
+          EMBER_STOP_END_OF_GENERATION);
+    CHECK(regcomp(&re, "^\\{\"age\": -?[0-9]+\\}$", REG_EXTENDED | REG_NOSUB) == 0);
+    CHECK(regexec(&re, text, 0, NULL, 0) == 0);
+    regfree(&re);
+    ember_constraint_free(c);
+}
+
+static void test_bad_constraints_are_rejected(void) {
+    ember_constraint_t *c = (ember_constraint_t *)&c; /* must be set to NULL on failure */
+    CHECK_STATUS(ember_constraint_new(g_model, EMBER_CONSTRAINT_JSON_SCHEMA, "{not json", &c),
+                 EMBER_ERR_INVALID_ARGUMENT);
+    CHECK(c == NULL);
+    CHECK_STATUS(ember_constraint_new(g_model, EMBER_CONSTRAINT_REGEX, "(unclosed", &c),
+                 EMBER_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ember_constraint_new(g_model, EMBER_CONSTRAINT_GRAMMAR, "start: undefined_rule", &c),
+                 EMBER_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ember_constraint_new(g_model, 42, "x", &c), EMBER_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ember_constraint_new(g_model, EMBER_CONSTRAINT_REGEX, NULL, &c),
+                 EMBER_ERR_NULL_POINTER);
+    CHECK_STATUS(ember_constraint_new(NULL, EMBER_CONSTRAINT_JSON_ANY, NULL, &c),
+                 EMBER_ERR_NULL_POINTER);
+    CHECK_STATUS(ember_constraint_new_choices(g_model, NULL, 0, &c), EMBER_ERR_INVALID_ARGUMENT);
+    CHECK(c == NULL);
+    ember_constraint_free(NULL);
+
+    /* A constraint compiled for another model (here: a second load of the same file). */
+    ember_model_t *other = NULL;
+    CHECK_STATUS(ember_model_load(g_model_path, NULL, &other), EMBER_OK);
+    CHECK_STATUS(ember_constraint_new(other, EMBER_CONSTRAINT_JSON_ANY, NULL, &c), EMBER_OK);
+    ember_session_t *s = new_session(64);
+    ember_sampler_t *smp = new_greedy_sampler();
+    ember_generate_params_t gp = ember_generate_default_params();
+    gp.constraint = c;
+    CHECK_STATUS(ember_generate(s, smp, g_ref_prompt, g_ref_prompt_len, &gp, NULL),
+                 EMBER_ERR_INVALID_ARGUMENT);
+    ember_sampler_free(smp);
+    ember_session_free(s);
+    ember_constraint_free(c);
+    ember_model_free(other);
+}
+
 struct abort_ctx {
     ember_session_t *session;
     atomic_int pieces;
@@ -768,6 +868,9 @@ int main(int argc, char **argv) {
         {"invalid_arguments_are_rejected", test_invalid_arguments_are_rejected, 1},
         {"chat_template_renders", test_chat_template_renders, 1},
         {"plan_estimate", test_plan_estimate, 1},
+        {"choices_constraint_picks_one_choice", test_choices_constraint_picks_one_choice, 1},
+        {"regex_constraint_output_matches", test_regex_constraint_output_matches, 1},
+        {"bad_constraints_are_rejected", test_bad_constraints_are_rejected, 1},
     };
     int passed = 0, failed = 0;
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

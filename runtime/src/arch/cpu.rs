@@ -36,9 +36,9 @@ pub struct State {
     expert_starts: Vec<usize>,
     /// Expert feed-forwards run so far (see `Session::experts_run`).
     pub experts_run: u64,
-    /// Logits of the last token, or of every token of the batch when `logits_all`.
+    /// Logits of the batch's last `logit_rows` tokens at most (see [`forward`]'s `n_out`).
     pub logits: Vec<f32>,
-    pub logits_all: bool,
+    pub logit_rows: usize,
 }
 
 /// The length of every buffer of a [`State`] (elements; bytes for `act_scratch`): the one place
@@ -76,7 +76,7 @@ impl StateSizes {
         n_ctx: usize,
         n_batch: usize,
         n_threads: usize,
-        logits_all: bool,
+        logit_rows: usize,
     ) -> Result<StateSizes> {
         let mut act_scratch_bytes = 0;
         for (name, ty, row_len) in matrices {
@@ -97,7 +97,7 @@ impl StateSizes {
             router: c.experts.as_ref().map_or(0, |x| n_batch * x.n_expert),
             picks: c.experts.as_ref().map_or(0, |x| n_batch * x.n_used),
             expert_starts: c.experts.as_ref().map_or(0, |x| x.n_expert + 1),
-            logits: if logits_all { n_batch } else { 1 } * c.n_vocab,
+            logits: logit_rows.clamp(1, n_batch) * c.n_vocab,
         })
     }
 
@@ -132,7 +132,7 @@ impl State {
         n_ctx: usize,
         n_batch: usize,
         n_threads: usize,
-        logits_all: bool,
+        logit_rows: usize,
     ) -> Result<State> {
         let matrices = def.matrices().map(|t| (t.name.as_str(), t.ty, t.row_len()));
         let s = StateSizes::new(
@@ -143,7 +143,7 @@ impl State {
             n_ctx,
             n_batch,
             n_threads,
-            logits_all,
+            logit_rows,
         )?;
         Ok(State {
             n_ctx,
@@ -162,7 +162,7 @@ impl State {
             expert_starts: vec![0; s.expert_starts],
             experts_run: 0,
             logits: vec![0.0; s.logits],
-            logits_all,
+            logit_rows: s.logits / def.config.n_vocab.max(1),
         })
     }
 
@@ -208,6 +208,7 @@ pub fn forward(
     st: &mut State,
     tokens: &[u32],
     pos: usize,
+    n_out: usize,
 ) -> Result<()> {
     let c = &def.config;
     let n = tokens.len();
@@ -236,8 +237,9 @@ pub fn forward(
         }
     }
 
-    // Output head: every token's logits, or only the last one's.
-    let first = if st.logits_all { 0 } else { n - 1 };
+    // Output head: the logits of the last `n_out` tokens (1 when decoding; all of them for
+    // perplexity; a draft's length plus one when verifying it).
+    let first = n - n_out.clamp(1, st.logit_rows.min(n));
     let rows = n - first;
     let [x, norm] = regs_mut(&mut st.regs, [Reg::X, Reg::Norm])?;
     ops::rms_norm_rows(

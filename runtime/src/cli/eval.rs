@@ -41,6 +41,10 @@ pub struct EvalArgs {
     /// Render `prompt` items with each model's chat template (items can say `chat`).
     #[arg(long)]
     chat_template: bool,
+    /// Generate `json_schema` items freely instead of under their schema: measures whether
+    /// the model writes valid JSON on its own.
+    #[arg(long)]
+    unconstrained: bool,
     /// Context length.
     #[arg(short = 'c', long = "ctx-size", default_value_t = 4096)]
     ctx: usize,
@@ -87,6 +91,7 @@ pub fn command(a: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         use_mmap: !a.no_mmap,
         max_tokens: a.n_predict,
         chat_template: a.chat_template,
+        constrain_json: !a.unconstrained,
         sampler: SamplerParams {
             temperature: a.temperature,
             seed: a.seed,

@@ -7,7 +7,7 @@ use clap::Args;
 use ember::chat::{ChatMessage, ChatTemplate};
 use ember::{GenerateParams, Sampler};
 
-use crate::session_args::{load, ConstraintArgs, ModelArgs, SamplingArgs};
+use crate::session_args::{load_scoring, ConstraintArgs, DraftArgs, ModelArgs, SamplingArgs};
 use crate::CliResult;
 
 #[derive(Args)]
@@ -18,6 +18,8 @@ pub struct RunArgs {
     sampling: SamplingArgs,
     #[command(flatten)]
     constraint: ConstraintArgs,
+    #[command(flatten)]
+    draft: DraftArgs,
     /// Prompt text.
     #[arg(short = 'p', long, conflicts_with = "file")]
     prompt: Option<String>,
@@ -50,7 +52,11 @@ pub fn command(a: RunArgs) -> CliResult {
         (None, None) => return Err("give a prompt with -p TEXT or -f FILE".into()),
     };
     let spec = a.constraint.spec()?;
-    let (model, mut session) = load(&a.model)?;
+    if spec.is_some() && a.draft.draft.is_some() {
+        return Err("a constraint and a draft model cannot be combined yet".into());
+    }
+    let (model, mut session) = load_scoring(&a.model, a.draft.logits_tail())?;
+    let mut draft = a.draft.load(&a.model, &session)?;
     // Compiled before anything is generated: a bad schema, regex or grammar fails here.
     let mut constraint = match &spec {
         Some(spec) => {
@@ -78,15 +84,24 @@ pub fn command(a: RunArgs) -> CliResult {
     if !a.json {
         print!("{prompt}");
     }
-    let gen =
-        session.generate_constrained(&ids, &mut sampler, &params, constraint.as_mut(), |text| {
-            if !a.json {
-                let mut out = stdout.lock();
-                let _ = out.write_all(text.as_bytes());
-                let _ = out.flush();
-            }
-            true
-        })?;
+    let stream = |text: &str| {
+        if !a.json {
+            let mut out = stdout.lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+        true
+    };
+    let gen = match draft.as_mut() {
+        Some(d) => session.generate_speculative(&ids, &mut sampler, &params, d, stream)?,
+        None => session.generate_constrained(
+            &ids,
+            &mut sampler,
+            &params,
+            constraint.as_mut(),
+            stream,
+        )?,
+    };
     if a.json {
         let report = serde_json::json!({
             "model": model.path(),
@@ -104,6 +119,8 @@ pub fn command(a: RunArgs) -> CliResult {
             "generate_ms": gen.generate_time.as_secs_f64() * 1e3,
             "generate_tokens_per_s": gen.generate_tokens_per_second(),
             "constraint_mask_us": percentiles(&gen.mask_us),
+            "drafted_tokens": gen.drafted,
+            "draft_accepted": gen.draft_accepted,
             "peak_rss_bytes": ember::rss::peak_rss_bytes(),
         });
         println!("{report}");
@@ -118,6 +135,14 @@ pub fn command(a: RunArgs) -> CliResult {
             gen.generate_tokens_per_second(),
             gen.stop_reason
         );
+        if draft.is_some() {
+            eprintln!(
+                "[ember] draft: {} of {} proposed tokens accepted ({:.0}%)",
+                gen.draft_accepted,
+                gen.drafted,
+                100.0 * gen.draft_accepted as f64 / gen.drafted.max(1) as f64
+            );
+        }
     }
     Ok(())
 }

@@ -75,8 +75,76 @@ impl SamplingArgs {
     }
 }
 
+/// Speculative decoding (`run`, `chat`, `bench`): a small model of the target's family drafts.
+#[derive(Args, Clone, Default)]
+pub struct DraftArgs {
+    /// Draft model (GGUF) sharing the target's vocabulary, e.g. Qwen2.5-Coder-0.5B for -1.5B.
+    #[arg(long)]
+    pub draft: Option<PathBuf>,
+    /// Most tokens drafted per step (adapted to the acceptance rate below it).
+    #[arg(long, default_value_t = 8)]
+    pub draft_max: usize,
+    /// Stop a step's draft once the draft model is less sure than this of its token.
+    #[arg(long, default_value_t = 0.5)]
+    pub draft_p_min: f32,
+}
+
+impl DraftArgs {
+    /// Rows of logits the target session must keep per pass.
+    pub fn logits_tail(&self) -> usize {
+        if self.draft.is_some() {
+            self.draft_max.max(1) + 1
+        } else {
+            1
+        }
+    }
+
+    /// The draft, on the target's engine settings, or None without `--draft`.
+    pub fn load(
+        &self,
+        args: &ModelArgs,
+        target: &Session,
+    ) -> Result<Option<ember::Draft>, ember::Error> {
+        let Some(path) = &self.draft else {
+            return Ok(None);
+        };
+        let model = Arc::new(Model::load(
+            path,
+            &LoadParams {
+                use_mmap: !args.no_mmap,
+            },
+        )?);
+        let session = Session::new(
+            model,
+            &SessionParams {
+                n_ctx: target.n_ctx(),
+                n_batch: args.batch,
+                n_threads: args.threads,
+                logits_all: false,
+                logits_tail: 1,
+                device: args.device,
+            },
+        )?;
+        let params = ember::DraftParams {
+            max: self.draft_max,
+            p_min: self.draft_p_min,
+            ..ember::DraftParams::default()
+        };
+        ember::Draft::new(session, target, params).map(Some)
+    }
+}
+
 /// Load the model and open a session as the flags say; notes the engine on stderr.
 pub fn load(args: &ModelArgs) -> Result<(Arc<Model>, Session), ember::Error> {
+    load_scoring(args, 1)
+}
+
+/// [`load`] with a session that scores the last `logits_tail` tokens of a pass (a draft's
+/// verification).
+pub fn load_scoring(
+    args: &ModelArgs,
+    logits_tail: usize,
+) -> Result<(Arc<Model>, Session), ember::Error> {
     let model = Arc::new(Model::load(
         &args.model,
         &LoadParams {
@@ -88,6 +156,7 @@ pub fn load(args: &ModelArgs) -> Result<(Arc<Model>, Session), ember::Error> {
         n_batch: args.batch,
         n_threads: args.threads,
         logits_all: false,
+        logits_tail,
         device: args.device,
     };
     let session = Session::new(model.clone(), &params)?;

@@ -23,8 +23,8 @@ pub use task::{Input, Item, Scoring};
 use crate::arch::ops::log_softmax_at;
 use crate::chat::{ChatMessage, ChatTemplate};
 use crate::{
-    DeviceChoice, Error, GenerateParams, LoadParams, Model, Result, Sampler, SamplerParams,
-    Session, SessionParams,
+    Constraint, ConstraintSpec, DeviceChoice, Error, GenerateParams, LoadParams, Model, Result,
+    Sampler, SamplerParams, Session, SessionParams, Vocabulary,
 };
 
 /// How to run every model.
@@ -41,6 +41,9 @@ pub struct EvalParams {
     pub chat_template: bool,
     /// Sampling for generated items; each item starts from the same seed.
     pub sampler: SamplerParams,
+    /// Generate `json_schema` items under their schema (valid by construction; what an app
+    /// that needs the JSON does). False measures what the model writes on its own.
+    pub constrain_json: bool,
 }
 
 impl Default for EvalParams {
@@ -54,6 +57,7 @@ impl Default for EvalParams {
             max_tokens: 256,
             chat_template: false,
             sampler: SamplerParams::greedy(),
+            constrain_json: true,
         }
     }
 }
@@ -100,6 +104,7 @@ pub fn eval_model(
             n_batch: params.n_batch,
             n_threads: params.n_threads,
             logits_all: false,
+            logits_tail: 1,
             device: params.device,
         },
     )?;
@@ -119,6 +124,16 @@ pub fn eval_model(
         })?),
         None => None,
     };
+    // The constraint engine's view of the vocabulary, built once if any item needs it.
+    let vocabulary = if params.constrain_json
+        && items
+            .iter()
+            .any(|i| matches!(i.scoring, Scoring::JsonSchema { .. }))
+    {
+        Some(Vocabulary::new(model.clone())?)
+    } else {
+        None
+    };
     let name = model_name(path);
     let mut results = Vec::with_capacity(items.len());
     for item in items {
@@ -130,7 +145,7 @@ pub fn eval_model(
             Scoring::Choices { choices, answer } => {
                 score_choices(&mut session, &ids, choices, *answer)?
             }
-            _ => generate(&mut session, &ids, item, params)?,
+            _ => generate(&mut session, &ids, item, params, vocabulary.as_ref())?,
         };
         result.id = item.id.clone();
         result.model = name.clone();
@@ -187,6 +202,7 @@ fn generate(
     ids: &[u32],
     item: &Item,
     params: &EvalParams,
+    vocabulary: Option<&Vocabulary>,
 ) -> Result<ItemResult> {
     if ids.len() >= session.n_ctx() {
         return Ok(context_full(session, ids.len()));
@@ -202,12 +218,29 @@ fn generate(
         logprobs: true,
         ..GenerateParams::default()
     };
-    let gen = session.generate(&ids[keep..], &mut sampler, &gen_params, |_| true)?;
+    // A schema the engine cannot follow (it passed the validator) is generated unconstrained,
+    // and the item's detail says so.
+    let (mut constraint, unconstrained_why) = match (&item.scoring, vocabulary) {
+        (Scoring::JsonSchema { source, .. }, Some(v)) => {
+            match Constraint::new(&ConstraintSpec::JsonSchema(source.clone()), v) {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        }
+        _ => (None, None),
+    };
+    let gen = session.generate_constrained(
+        &ids[keep..],
+        &mut sampler,
+        &gen_params,
+        constraint.as_mut(),
+        |_| true,
+    )?;
     let verdict = match &item.scoring {
         Scoring::Expected { expected, kind } => score::expected(&gen.text, expected, kind),
-        Scoring::JsonSchema { schema, expected } => {
-            score::json_schema(&gen.text, schema, expected.as_ref())
-        }
+        Scoring::JsonSchema {
+            schema, expected, ..
+        } => score::json_schema(&gen.text, schema, expected.as_ref()),
         Scoring::Test {
             prefix,
             test,
@@ -232,7 +265,10 @@ fn generate(
         mean_logprob: (!lp.is_empty())
             .then(|| lp.iter().map(|&x| x as f64).sum::<f64>() / lp.len() as f64),
         min_logprob: lp.iter().map(|&x| x as f64).reduce(f64::min),
-        detail: verdict.detail,
+        detail: match unconstrained_why {
+            Some(why) => format!("generated unconstrained ({why}); {}", verdict.detail),
+            None => verdict.detail,
+        },
         prompt_ms,
         generate_ms,
         ..ItemResult::default()

@@ -36,8 +36,10 @@ pub enum Scoring {
     Expected { expected: String, kind: Match },
     /// No generation: the choice with the highest log-likelihood wins.
     Choices { choices: Vec<String>, answer: usize },
-    /// Generate JSON valid against the schema, with these fields equal.
+    /// Generate JSON valid against the schema, with these fields equal. Generation follows
+    /// the schema (`source`, its JSON text) unless the eval runs unconstrained.
     JsonSchema {
+        source: String,
         schema: Box<jsonschema::Validator>,
         expected: Option<Map<String, Value>>,
     },
@@ -435,6 +437,7 @@ fn parse_scoring(f: &Fields) -> Result<Scoring> {
                 }
             };
             Ok(Scoring::JsonSchema {
+                source: schema.to_string(),
                 schema: Box::new(validator),
                 expected,
             })

@@ -139,7 +139,8 @@ pub struct GraphState {
     k_cache: Vec<Tensor<3>>,
     v_cache: Vec<Tensor<3>>,
     pub logits: Vec<f32>,
-    pub logits_all: bool,
+    /// Most trailing rows of a batch whose logits are kept (see the CPU `State`).
+    pub logit_rows: usize,
     /// Host scratch for the batch's embeddings and RoPE angles.
     embd: Vec<f32>,
     cos: Vec<f32>,
@@ -152,7 +153,7 @@ impl GraphState {
         w: &DeviceWeights,
         n_ctx: usize,
         n_batch: usize,
-        logits_all: bool,
+        logit_rows: usize,
     ) -> GraphState {
         let c = &def.config;
         let cache = || {
@@ -166,8 +167,8 @@ impl GraphState {
             n_batch,
             k_cache: cache(),
             v_cache: cache(),
-            logits: vec![0.0; if logits_all { n_batch } else { 1 } * c.n_vocab],
-            logits_all,
+            logits: vec![0.0; logit_rows.clamp(1, n_batch) * c.n_vocab],
+            logit_rows: logit_rows.clamp(1, n_batch),
             embd: vec![0.0; n_batch * c.n_embd],
             cos: vec![0.0; angles],
             sin: vec![0.0; angles],
@@ -255,6 +256,7 @@ pub fn forward(
     st: &mut GraphState,
     tokens: &[u32],
     pos: usize,
+    n_out: usize,
 ) -> Result<()> {
     let c = &def.config;
     let n = tokens.len();
@@ -373,7 +375,7 @@ pub fn forward(
         }
     }
 
-    let first = if st.logits_all { 0 } else { n - 1 };
+    let first = n - n_out.clamp(1, st.logit_rows.min(n));
     let rows = n - first;
     let last = regs.get(Reg::X)?.slice([first..n, 0..e]);
     let logits = w

@@ -93,7 +93,7 @@ pub fn state_sizes(shape: &Shape, types: &[GgmlType], run: Run) -> Result<StateS
         run.n_ctx,
         run.n_batch,
         run.n_threads,
-        false,
+        1,
     )
 }
 

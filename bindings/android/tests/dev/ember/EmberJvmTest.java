@@ -213,6 +213,36 @@ public final class EmberJvmTest {
             }
             expectEmberError(EmberException.INVALID_ARGUMENT, () -> model.newSession(new SessionOptions().batchSize(-1)));
         });
+        test("constrained_generation", () -> {
+            try (EmberSession s = model.newSession(new SessionOptions().contextLength(256).threads(2))) {
+                // Outputs are checked with java.util.regex, independent of ember's engine.
+                GenerateOptions phone = GenerateOptions.greedy().maxTokens(24).regex("[0-9]{3}-[0-9]{4}");
+                Generation g = s.generate("My phone number is", phone, null);
+                check(g.text().matches("[0-9]{3}-[0-9]{4}"), "regex: '" + g.text() + "'");
+                check(g.stopReason() == StopReason.END_OF_GENERATION, g.stopReason().toString());
+                s.reset();
+                // The same options again reuse the compiled constraint, restarted.
+                check(s.generate("My phone number is", phone, null).text().equals(g.text()), "reuse");
+                s.reset();
+                Generation c = s.generate("The sky on a clear day is the color",
+                        GenerateOptions.greedy().choices("red", "green", "blue"), null);
+                check(List.of("red", "green", "blue").contains(c.text()), "choices: '" + c.text() + "'");
+                s.reset();
+                String schema = "{\"type\":\"object\",\"properties\":{\"age\":{\"type\":\"integer\"}},"
+                        + "\"required\":[\"age\"],\"additionalProperties\":false}";
+                Generation j = s.generate("Alice is 31 years old. As JSON:",
+                        GenerateOptions.greedy().maxTokens(24).jsonSchema(schema), null);
+                check(j.text().matches("\\{\"age\": -?[0-9]+\\}"), "json: '" + j.text() + "'");
+                s.reset();
+                expectEmberError(EmberException.INVALID_ARGUMENT, () ->
+                        s.generate(refPrompt, GenerateOptions.greedy().jsonSchema("{not json"), null));
+                expectEmberError(EmberException.INVALID_ARGUMENT, () ->
+                        s.generate(refPrompt, GenerateOptions.greedy().regex("(unclosed"), null));
+                expectEmberError(EmberException.INVALID_ARGUMENT, () ->
+                        s.generate(refPrompt, GenerateOptions.greedy().choices(), null));
+                check(s.tokensInContext() == 0, "nothing evaluated for a bad constraint");
+            }
+        });
         test("chat_replies", () -> {
             try (EmberSession s = model.newSession(new SessionOptions().contextLength(256).threads(2))) {
                 List<ChatMessage> conv = List.of(ChatMessage.system("Be brief."), ChatMessage.user("What is 2+2?"));

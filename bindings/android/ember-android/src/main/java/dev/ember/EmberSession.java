@@ -47,7 +47,8 @@ public final class EmberSession implements AutoCloseable {
             TokenCallback callback) throws EmberException {
         GenerateOptions o = options != null ? options : new GenerateOptions();
         return nativeGenerate(handle(), prompt, o.maxTokens, o.stop, o.ignoreEos, o.temperature,
-                o.topK, o.topP, o.minP, o.repeatPenalty, o.penaltyLastN, o.seed, callback);
+                o.topK, o.topP, o.minP, o.repeatPenalty, o.penaltyLastN, o.seed,
+                o.constraintKind, o.constraint, o.choices, callback);
     }
 
     /**
@@ -122,6 +123,7 @@ public final class EmberSession implements AutoCloseable {
 
     private static native Generation nativeGenerate(long handle, int[] prompt, int maxTokens,
             String[] stop, boolean ignoreEos, float temperature, int topK, float topP, float minP,
-            float repeatPenalty, int penaltyLastN, long seed, TokenCallback callback)
+            float repeatPenalty, int penaltyLastN, long seed, int constraintKind,
+            String constraint, String[] choices, TokenCallback callback)
             throws EmberException;
 }

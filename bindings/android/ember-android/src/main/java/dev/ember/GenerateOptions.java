@@ -13,6 +13,10 @@ public final class GenerateOptions {
     long seed = 0x5EED;
     String[] stop = new String[0];
     boolean ignoreEos = false;
+    /** -1 none; else the C API's EMBER_CONSTRAINT_* kind, or 4 for choices. */
+    int constraintKind = -1;
+    String constraint = null;
+    String[] choices = null;
 
     /** Always the most likely token: deterministic output. */
     public static GenerateOptions greedy() {
@@ -70,6 +74,45 @@ public final class GenerateOptions {
     /** Keep going past end-of-generation tokens. */
     public GenerateOptions ignoreEos(boolean ignore) {
         this.ignoreEos = ignore;
+        return this;
+    }
+
+    /** The output is one JSON value valid under this JSON Schema (a JSON document). An invalid
+     *  schema fails the generate call with {@link EmberException#INVALID_ARGUMENT} before any
+     *  token is generated. */
+    public GenerateOptions jsonSchema(String schema) {
+        return constrain(0, schema, null);
+    }
+
+    /** The output is any JSON value. */
+    public GenerateOptions jsonAny() {
+        return constrain(1, null, null);
+    }
+
+    /** The whole output matches this regular expression (Rust {@code regex} syntax). */
+    public GenerateOptions regex(String pattern) {
+        return constrain(2, pattern, null);
+    }
+
+    /** The output follows this grammar (llguidance's Lark-like syntax, docs/constraints.md). */
+    public GenerateOptions grammar(String lark) {
+        return constrain(3, lark, null);
+    }
+
+    /** The output is exactly one of these strings. */
+    public GenerateOptions choices(String... options) {
+        return constrain(4, null, options.clone());
+    }
+
+    /** No constraint (the default). */
+    public GenerateOptions unconstrained() {
+        return constrain(-1, null, null);
+    }
+
+    private GenerateOptions constrain(int kind, String text, String[] options) {
+        this.constraintKind = kind;
+        this.constraint = text;
+        this.choices = options;
         return this;
     }
 }
