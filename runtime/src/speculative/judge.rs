@@ -47,6 +47,7 @@ impl Judge {
         rows: &[f32],
         n_vocab: usize,
         sampler: &mut Sampler,
+        logprobs: bool,
         ends_generation: impl Fn(u32) -> bool,
     ) -> Verdict {
         let n_draft = self.tokens.len();
@@ -60,8 +61,10 @@ impl Judge {
             let p_d = prob_of(&self.p, d);
             let q_d = prob_of(&self.q[i], d);
             if p_d >= q_d || (sampler.uniform() as f32) * q_d < p_d {
-                self.logprobs
-                    .push(crate::arch::ops::log_softmax_at(row, d as usize));
+                if logprobs {
+                    self.logprobs
+                        .push(crate::arch::ops::log_softmax_at(row, d as usize));
+                }
                 sampler.accept(d);
                 if ends_generation(d) {
                     return Verdict {
@@ -89,8 +92,10 @@ impl Judge {
                 .draw(&self.residual)
                 .or_else(|| sampler.draw(&self.p))
                 .unwrap_or(0);
-            self.logprobs
-                .push(crate::arch::ops::log_softmax_at(row, next as usize));
+            if logprobs {
+                self.logprobs
+                    .push(crate::arch::ops::log_softmax_at(row, next as usize));
+            }
             sampler.accept(next);
             return Verdict {
                 accepted: i,
@@ -100,8 +105,10 @@ impl Judge {
         // Every draft token accepted: the target's next token is a bonus.
         let row = &rows[n_draft * n_vocab..(n_draft + 1) * n_vocab];
         let next = sampler.sample(row);
-        self.logprobs
-            .push(crate::arch::ops::log_softmax_at(row, next as usize));
+        if logprobs {
+            self.logprobs
+                .push(crate::arch::ops::log_softmax_at(row, next as usize));
+        }
         sampler.accept(next);
         Verdict {
             accepted: n_draft,
@@ -163,7 +170,7 @@ mod tests {
             judge.q[0].extend_from_slice(&q);
             let d = draft_sampler.draw(&q).unwrap();
             judge.tokens.push(d);
-            let v = judge.judge(&rows, n_vocab, &mut sampler, |_| false);
+            let v = judge.judge(&rows, n_vocab, &mut sampler, false, |_| false);
             let first = if v.accepted == 1 { d } else { v.next.unwrap() };
             accepted += v.accepted;
             counts[first as usize] += 1;
@@ -209,7 +216,7 @@ mod tests {
                 judge.q[i].push((d, 1.0));
                 judge.tokens.push(d);
             }
-            let v = judge.judge(&rows, n_vocab, &mut sampler, |_| false);
+            let v = judge.judge(&rows, n_vocab, &mut sampler, false, |_| false);
             (v.accepted, v.next)
         };
         assert_eq!(run(&[1, 0]), (2, Some(3)));

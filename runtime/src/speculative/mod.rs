@@ -229,9 +229,11 @@ impl Session {
                 let rows = self.tail_logits(n_draft + 1);
 
                 // 3. Accept the longest run the target agrees with, then one token of its own.
-                let verdict = draft.judge.judge(rows, n_vocab, sampler, |t| {
-                    !params.ignore_eos && tokenizer.is_eog(t)
-                });
+                let verdict = draft
+                    .judge
+                    .judge(rows, n_vocab, sampler, params.logprobs, |t| {
+                        !params.ignore_eos && tokenizer.is_eog(t)
+                    });
                 out.gen.draft_accepted += verdict.accepted;
 
                 // 4. Roll both caches back to `last` plus the accepted run.
