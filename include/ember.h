@@ -16,7 +16,8 @@
  *
  * Conventions
  *
- * Handles. ember_model_t, ember_session_t, ember_sampler_t and ember_chat_template_t are opaque.
+ * Handles. ember_model_t, ember_session_t, ember_sampler_t, ember_chat_template_t and
+ *   ember_constraint_t are opaque.
  *   Each is made by a *_new / *_load function (out-parameter; set to NULL on failure) and
  *   released by the matching *_free function, which accepts NULL. A session keeps its model
  *   alive, so the model may be freed first.
