@@ -4,7 +4,7 @@
 //! mistral.rs use: an Earley parser over a derivative-based lexer, with a token-trie walk per
 //! step); this module gives it ember's vocabulary, byte for byte, and applies its masks.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use llguidance::api::TopLevelGrammar;
 use llguidance::{Matcher, ParserFactory};
@@ -102,6 +102,16 @@ impl TokenizerEnv for Env {
 }
 
 impl Vocabulary {
+    /// The vocabulary held in `cell`, built from `model` by the first caller (two threads
+    /// racing both build it; one copy is kept): how a handle shares one across constraints.
+    pub fn cached(cell: &OnceLock<Arc<Vocabulary>>, model: &Arc<Model>) -> Result<Arc<Vocabulary>> {
+        if let Some(v) = cell.get() {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(Vocabulary::new(model.clone())?);
+        Ok(cell.get_or_init(|| v).clone())
+    }
+
     /// Build the token trie of `model`'s vocabulary and llguidance's parser factory over it
     /// (once per model; every [`Constraint`] reuses them).
     pub fn new(model: Arc<Model>) -> Result<Vocabulary> {

@@ -198,13 +198,7 @@ impl Sampler {
             if logits.is_empty() {
                 return Weights::Empty;
             }
-            let mut best = 0;
-            for (i, &l) in logits.iter().enumerate() {
-                if l > logits[best] {
-                    best = i;
-                }
-            }
-            return Weights::Greedy(best as u32);
+            return Weights::Greedy(first_max(logits) as u32);
         }
         self.candidates.clear();
         self.candidates
@@ -284,6 +278,17 @@ impl Sampler {
             cand.1 -= count * p.frequency_penalty + p.presence_penalty;
         }
     }
+}
+
+/// Index of the first maximum of `v` (0 when empty), as llama.cpp's greedy sampler picks.
+pub(crate) fn first_max(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
 }
 
 /// Where the sampling chain left the candidates.

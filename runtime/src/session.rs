@@ -238,8 +238,7 @@ impl Session {
             )));
         }
         self.eval_rows(tokens, n, |_, _| {})?;
-        let n_vocab = self.model.arch().config.n_vocab;
-        Ok(&self.logits_rows().0[..n * n_vocab])
+        Ok(self.tail_logits(n))
     }
 
     /// Most tokens one [`Session::eval_tail`] can score.

@@ -581,13 +581,7 @@ pub extern "system" fn Java_dev_ember_EmberSession_nativeGenerate<'l>(
                 Some((s, c)) if s == spec => c.reset()?,
                 _ => {
                     *last = None;
-                    let vocabulary = match h.vocabulary.get() {
-                        Some(v) => v.clone(),
-                        None => {
-                            let v = Arc::new(Vocabulary::new(session.model().clone())?);
-                            h.vocabulary.get_or_init(|| v).clone()
-                        }
-                    };
+                    let vocabulary = Vocabulary::cached(&h.vocabulary, session.model())?;
                     *last = Some((spec.clone(), Constraint::new(spec, &vocabulary)?));
                 }
             }

@@ -45,12 +45,7 @@ pub struct ember_model_t {
 
 impl ember_model_t {
     pub(crate) fn vocabulary(&self) -> Result<Arc<Vocabulary>, Failure> {
-        if let Some(v) = self.vocabulary.get() {
-            return Ok(v.clone());
-        }
-        // Two threads racing here both build it; one copy is kept.
-        let v = Arc::new(Vocabulary::new(self.model.clone())?);
-        Ok(self.vocabulary.get_or_init(|| v).clone())
+        Ok(Vocabulary::cached(&self.vocabulary, &self.model)?)
     }
 }
 

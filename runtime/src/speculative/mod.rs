@@ -62,14 +62,7 @@ impl Draft {
     pub fn new(session: Session, target: &Session, params: DraftParams) -> Result<Draft> {
         check_same_vocabulary(&session, target)?;
         let max = params.max.max(1);
-        if target.logit_rows() < max + 1 {
-            return Err(Error::InvalidArgument(format!(
-                "a draft of {max} tokens needs a target session that scores {} tokens per \
-                 pass (SessionParams::logits_tail; it has {})",
-                max + 1,
-                target.logit_rows()
-            )));
-        }
+        check_scores_a_draft(target, max)?;
         let n_vocab = target.model().arch().config.n_vocab;
         Ok(Draft {
             session,
@@ -105,6 +98,19 @@ fn draft_sampler(target: &SamplerParams, n_vocab: usize) -> Result<Sampler> {
         },
         n_vocab,
     )
+}
+
+/// A target must score a whole draft and the token after it in one pass.
+fn check_scores_a_draft(target: &Session, max: usize) -> Result<()> {
+    if target.logit_rows() < max + 1 {
+        return Err(Error::InvalidArgument(format!(
+            "a draft of {max} tokens needs a target session that scores {} tokens per pass \
+             (SessionParams::logits_tail; it has {})",
+            max + 1,
+            target.logit_rows()
+        )));
+    }
+    Ok(())
 }
 
 fn check_same_vocabulary(draft: &Session, target: &Session) -> Result<()> {
@@ -147,15 +153,7 @@ impl Session {
         let model = self.model().clone();
         let tokenizer = model.tokenizer();
         let n_vocab = model.arch().config.n_vocab;
-        if self.logit_rows() < draft.params.max + 1 {
-            return Err(Error::InvalidArgument(format!(
-                "the target session scores {} tokens per pass; a draft of {} needs {} \
-                 (SessionParams::logits_tail)",
-                self.logit_rows(),
-                draft.params.max,
-                draft.params.max + 1
-            )));
-        }
+        check_scores_a_draft(self, draft.params.max)?;
         let base = self.n_past();
         let started = Instant::now();
         self.read_prompt(prompt, sampler, params)?;
@@ -305,7 +303,7 @@ impl Draft {
         self.judge.tokens.clear();
         let have = self.session.n_past().min(context.len());
         self.session.truncate(have);
-        if k == 0 || have + (context.len() - have) + 1 + k > self.session.n_ctx() {
+        if k == 0 || context.len() + 1 + k > self.session.n_ctx() {
             return Ok(()); // no room left in the draft's context: verify `last` alone
         }
         self.verify.clear();
@@ -316,7 +314,7 @@ impl Draft {
             let logits = self.session.logits();
             // Confidence from the draft's raw softmax (greedy distributions are all 1).
             let confidence =
-                0.0f32.max(crate::arch::ops::log_softmax_at(logits, argmax(logits) as usize).exp());
+                crate::arch::ops::log_softmax_at(logits, crate::sampling::first_max(logits)).exp();
             let q = dsampler.distribution(logits);
             self.judge.q[j].clear();
             self.judge.q[j].extend_from_slice(q);
@@ -331,14 +329,4 @@ impl Draft {
         }
         Ok(())
     }
-}
-
-fn argmax(v: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best as u32
 }
