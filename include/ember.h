@@ -76,6 +76,19 @@ typedef struct ember_chat_template_t ember_chat_template_t;
 // with sessions of the model it was compiled for (others fail with EMBER_ERR_INVALID_ARGUMENT).
 typedef struct ember_constraint_t ember_constraint_t;
 
+// A consultant model with its own session, and when to ask it. Pass it in
+// `ember_generate_params_t.consultant`: the session's model answers first (not streamed: its
+// answer is kept only once its confidence is known), and below `threshold` the consultant
+// answers the same context, read as text (so use models of one family: the same chat
+// template). One generation at a time (another fails with EMBER_ERR_BUSY).
+typedef struct ember_consultant_t ember_consultant_t;
+
+// A draft model's session, planned for one target session's model. Pass it in
+// `ember_generate_params_t.draft`. Its cache follows the target's context by itself. One
+// generation at a time (another fails with EMBER_ERR_BUSY); only with sessions of the model
+// it was made for (others fail with EMBER_ERR_INVALID_ARGUMENT).
+typedef struct ember_draft_t ember_draft_t;
+
 // A loaded model: immutable and thread-safe. Any number of threads may use one model at the
 // same time (tokenize, create sessions, query information). Sessions keep their model alive:
 // it may be freed before its sessions.
@@ -105,6 +118,38 @@ typedef struct ember_chat_message_t {
 // What kind of constraint `ember_constraint_new` compiles. A plain integer.
 typedef int32_t ember_constraint_kind_t;
 
+// Where a session computes. A plain integer (see `ember_status_t`).
+typedef int32_t ember_device_t;
+
+// How to size a session. Get the defaults from `ember_session_default_params()`.
+typedef struct ember_session_params_t {
+  // Context length in tokens; 0 means the model's training context. Default 4096.
+  uint32_t n_ctx;
+  // Most prompt tokens per forward pass. Default 256.
+  uint32_t n_batch;
+  // Worker threads including the caller's; 0 means one per core. Default 0.
+  uint32_t n_threads;
+  // EMBER_DEVICE_AUTO (default), EMBER_DEVICE_CPU or EMBER_DEVICE_GPU.
+  ember_device_t device;
+  // Most tokens a draft (`ember_draft_new`) may propose to this session per step: each
+  // forward pass then scores `draft_max + 1` tokens. 0 (default): no draft.
+  uint32_t draft_max;
+} ember_session_params_t;
+
+// How the primary's confidence is scored. A plain integer.
+typedef int32_t ember_confidence_score_t;
+
+// How a draft runs. Get the defaults from `ember_draft_default_params()`.
+typedef struct ember_draft_params_t {
+  // Most tokens drafted per step (at most the target session's `draft_max`). Default 8.
+  uint32_t max_tokens;
+  // Stop a step's draft once the draft model's probability of its token is below this.
+  // Default 0.5.
+  float p_min;
+  // Adapt the draft length to the running acceptance rate. Default true.
+  bool adaptive;
+} ember_draft_params_t;
+
 // Receives generated text as soon as it is complete UTF-8 and cannot be the start of a stop
 // string. `text` is NUL-terminated and `len` bytes long (not counting the NUL); it is valid
 // only during the call. Return true to continue, false to stop (stop reason
@@ -131,6 +176,16 @@ typedef struct ember_generate_params_t {
   // keep the output inside it are sampled, and generation ends
   // (EMBER_STOP_END_OF_GENERATION) when the output is complete. It starts over at each call.
   const struct ember_constraint_t *constraint;
+  // Optional draft (default NULL) made for this session's model by `ember_draft_new`:
+  // speculative decoding, the same output in fewer target passes. Not with a constraint or
+  // a consultant.
+  const struct ember_draft_t *draft;
+  // Optional consultant (default NULL, `ember_consultant_new`): below its threshold the
+  // consultant answers instead of this session's model. The text is then passed to
+  // `on_text` once, whole, and the session's cache holds the consultant's answer (re-read
+  // by this model) so that a conversation continues from what was shown. Not with a
+  // constraint or a draft.
+  const struct ember_consultant_t *consultant;
 } ember_generate_params_t;
 
 // A token id (an index into the model's vocabulary).
@@ -161,6 +216,14 @@ typedef struct ember_generation_t {
   // Out: time spent reading the prompt and generating, in milliseconds.
   double prompt_ms;
   double generate_ms;
+  // Out, with a draft: tokens it proposed and how many of them the target accepted.
+  size_t n_drafted;
+  size_t n_draft_accepted;
+  // Out, with a consultant: whether it answered, and this model's confidence (0..=1) in
+  // its own answer. The tokens are then the consultant's text in this model's vocabulary,
+  // and the times include the consultant's.
+  bool escalated;
+  double confidence;
 } ember_generation_t;
 
 // Load progress, called with a value in [0, 1]. Return true to continue, false to abandon the
@@ -237,21 +300,6 @@ typedef struct ember_sampler_params_t {
   uint64_t seed;
 } ember_sampler_params_t;
 
-// Where a session computes. A plain integer (see `ember_status_t`).
-typedef int32_t ember_device_t;
-
-// How to size a session. Get the defaults from `ember_session_default_params()`.
-typedef struct ember_session_params_t {
-  // Context length in tokens; 0 means the model's training context. Default 4096.
-  uint32_t n_ctx;
-  // Most prompt tokens per forward pass. Default 256.
-  uint32_t n_batch;
-  // Worker threads including the caller's; 0 means one per core. Default 0.
-  uint32_t n_threads;
-  // EMBER_DEVICE_AUTO (default), EMBER_DEVICE_CPU or EMBER_DEVICE_GPU.
-  ember_device_t device;
-} ember_session_params_t;
-
 // Success.
 #define EMBER_OK 0
 
@@ -302,6 +350,9 @@ typedef struct ember_session_params_t {
 // A bug in ember (a caught panic). The handle involved may be reset; please report it.
 #define EMBER_ERR_INTERNAL 15
 
+// A cascade's consultant (another model, or an endpoint) failed to answer.
+#define EMBER_ERR_CONSULTANT 16
+
 // `text` is a JSON Schema (a JSON document): the output is one JSON value valid under it.
 #define EMBER_CONSTRAINT_JSON_SCHEMA 0
 
@@ -313,6 +364,12 @@ typedef struct ember_session_params_t {
 
 // `text` is a context-free grammar in llguidance's Lark-like syntax (docs/constraints.md).
 #define EMBER_CONSTRAINT_GRAMMAR 3
+
+// The geometric mean of the answer's token probabilities, exp(mean log p).
+#define EMBER_CONFIDENCE_MEAN 0
+
+// The probability of the answer's least likely token, exp(min log p).
+#define EMBER_CONFIDENCE_MIN 1
 
 // `max_tokens` tokens were generated.
 #define EMBER_STOP_MAX_TOKENS 0
@@ -411,6 +468,48 @@ ember_status_t ember_constraint_new_choices(const struct ember_model_t *model, c
 // # Safety
 // `constraint` is NULL or a pointer from `ember_constraint_new*` not yet freed, not in use.
 void ember_constraint_free(struct ember_constraint_t *constraint);
+
+// Make a consultant over `model` with a session sized by `params` (NULL: the defaults of
+// `ember_session_default_params`), asked when the primary's confidence by `score`
+// (EMBER_CONFIDENCE_*) is below `threshold` (0: never; above 1: always). On success
+// `*out_consultant` receives it, to be released with `ember_consultant_free`; on failure NULL.
+//
+// Errors: EMBER_ERR_NULL_POINTER, EMBER_ERR_INVALID_ARGUMENT (an unknown score; a threshold
+// that is negative or not a number), and the errors of `ember_session_new`.
+//
+// # Safety
+// `model` is NULL or live; `params` is NULL or valid; `out_consultant` is NULL or writable.
+ember_status_t ember_consultant_new(const struct ember_model_t *model, const struct ember_session_params_t *params, double threshold, ember_confidence_score_t score, struct ember_consultant_t **out_consultant);
+
+// Release a consultant (its model reference and session). NULL is ignored.
+//
+// # Safety
+// `consultant` is NULL or a pointer from `ember_consultant_new` not yet freed, not in use.
+void ember_consultant_free(struct ember_consultant_t *consultant);
+
+// Default draft parameters: up to 8 tokens, p_min 0.5, adaptive.
+struct ember_draft_params_t ember_draft_default_params(void);
+
+// Make a draft from `draft_model` for `target` (a session made with `draft_max >= 1`): a
+// session over the draft model with the target's context length, batch, threads and device.
+// `params` may be NULL for the defaults. On success `*out_draft` receives it, to be released
+// with `ember_draft_free`; on failure NULL.
+//
+// Errors: EMBER_ERR_NULL_POINTER, EMBER_ERR_INVALID_ARGUMENT (the vocabularies differ: a draft
+// must come from the target's model family; the target session's `draft_max` is 0 or smaller
+// than `max_tokens`; p_min outside 0..=1), EMBER_ERR_BUSY (the target is in use), and the
+// errors of `ember_session_new`.
+//
+// # Safety
+// `draft_model` and `target` are NULL or live; `params` is NULL or valid; `out_draft` is NULL
+// or writable.
+ember_status_t ember_draft_new(const struct ember_model_t *draft_model, const struct ember_session_t *target, const struct ember_draft_params_t *params, struct ember_draft_t **out_draft);
+
+// Release a draft. NULL is ignored.
+//
+// # Safety
+// `draft` is NULL or a pointer from `ember_draft_new` not yet freed, not in use.
+void ember_draft_free(struct ember_draft_t *draft);
 
 // Default generation parameters: 128 tokens, no stop strings, no callback.
 struct ember_generate_params_t ember_generate_default_params(void);

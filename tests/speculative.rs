@@ -208,3 +208,34 @@ fn a_draft_of_another_vocabulary_or_a_short_target_is_refused() {
     .expect("a target with logits_tail 1 must be refused");
     assert!(err.to_string().contains("logits_tail"), "{err}");
 }
+
+#[test]
+fn bench_measures_the_target_alone_and_with_its_draft() {
+    let (Some(target), Some(draft)) = (common::asset(common::SMOLLM2), smollm2_q4_0()) else {
+        return;
+    };
+    let params = ember::bench::BenchParams {
+        n_prompt: 0,
+        n_gen: 16,
+        threads: vec![2],
+        repetitions: 1,
+        n_batch: 64,
+        ttft_prompt: 0,
+        use_mmap: true,
+        device: ember::DeviceChoice::Cpu,
+    };
+    let rows = ember::bench::bench_speculative(
+        &target,
+        &draft,
+        &params,
+        DraftParams::default(),
+        "def fibonacci(n):",
+    )
+    .unwrap();
+    let tests: Vec<&str> = rows.iter().map(|r| r.test.as_str()).collect();
+    assert_eq!(tests, ["tg16-alone", "tg16-draft"]);
+    assert!(rows.iter().all(|r| r.mean > 0.0 && r.samples.len() == 1));
+    assert_eq!(rows[0].acceptance, None);
+    let a = rows[1].acceptance.unwrap();
+    assert!(a > 0.0 && a <= 1.0, "acceptance {a}");
+}

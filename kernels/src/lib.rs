@@ -26,7 +26,10 @@
 //!   are ports of ggml's AVX2 (and AVX-512 VNNI) kernels, so even the float summation order
 //!   matches `ggml_vec_dot_*`; the scalar twins port `ggml_vec_dot_*_generic`.
 //! - The instruction set is picked once at first use ([`Isa::current`]); set
-//!   `EMBER_ISA=scalar|avx2|avx512` to force a lower level. Non-x86 targets use the scalar path.
+//!   `EMBER_ISA=scalar|avx2|avx512` (x86-64) or `EMBER_ISA=scalar|neon|dotprod|i8mm` (aarch64)
+//!   to force a lower level. On aarch64 every weight type has NEON kernels, the integer types
+//!   `sdot` ones (dotprod), and Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 `smmla` matmul tiles (i8mm); other
+//!   targets use the scalar path.
 //! - Nothing here allocates per call; every size is checked and reported as [`KernelError`].
 //! - For attention/norm code: [`dot_f32`], [`axpy_f32`], [`dot_f16`], [`axpy_f16`],
 //!   [`f32_to_f16_slice`], [`f16_to_f32_slice`]; per-head loops over an f16 KV cache:

@@ -45,6 +45,9 @@ pub struct BenchResult {
     pub mean: f64,
     pub stddev: f64,
     pub samples: Vec<f64>,
+    /// Speculative tests: the fraction of drafted tokens the target accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acceptance: Option<f64>,
 }
 
 /// Model-level facts measured once per model.
@@ -111,6 +114,7 @@ pub fn bench_model(
             mean,
             stddev,
             samples,
+            acceptance: None,
         }
     };
     for (i, &threads) in params.threads.iter().enumerate() {
@@ -201,4 +205,89 @@ pub fn bench_model(
         peak_rss_bytes: crate::rss::peak_rss_bytes(),
     };
     Ok((stats, results))
+}
+
+/// The code prompt of the speculative test (`--draft` without `--prompt`): code is what a
+/// draft of the same family predicts best, and what the issue measures.
+pub const SPECULATIVE_PROMPT: &str = "<|im_start|>user\nWrite a Python function that returns the n-th Fibonacci number iteratively, with a docstring and type hints.<|im_end|>\n<|im_start|>assistant\n";
+
+/// Speculative decoding as a generation test: `n_gen` greedy tokens from `prompt`, by the
+/// target alone (`tg{n}-alone`) and with the draft (`tg{n}-draft`, with its acceptance), in
+/// alternating repetitions after one warm-up of each, at the first thread count. Real text,
+/// not random tokens: a draft is only as useful as its guesses.
+pub fn bench_speculative(
+    target: &std::path::Path,
+    draft: &std::path::Path,
+    params: &BenchParams,
+    draft_params: crate::DraftParams,
+    prompt: &str,
+) -> Result<Vec<BenchResult>> {
+    let load = LoadParams {
+        use_mmap: params.use_mmap,
+    };
+    let model = Arc::new(Model::load(target, &load)?);
+    let draft_model = Arc::new(Model::load(draft, &load)?);
+    let ids = model.tokenizer().encode(prompt, true, true)?;
+    let threads = params.threads.first().copied().unwrap_or(0);
+    let sp = |logits_tail| SessionParams {
+        n_ctx: ids.len() + params.n_gen + 8,
+        n_batch: params.n_batch,
+        n_threads: threads,
+        logits_all: false,
+        logits_tail,
+        device: params.device,
+    };
+    let mut session = Session::new(model.clone(), &sp(draft_params.max.max(1) + 1))?;
+    let draft_session = Session::new(draft_model, &sp(1))?;
+    let mut draft = crate::Draft::new(draft_session, &session, draft_params)?;
+    let gen_params = crate::GenerateParams {
+        max_tokens: params.n_gen,
+        ignore_eos: true,
+        ..crate::GenerateParams::default()
+    };
+    let n_vocab = model.tokenizer().n_vocab();
+    let (mut alone, mut with_draft) = (Vec::new(), Vec::new());
+    let (mut drafted, mut accepted) = (0usize, 0usize);
+    for rep in 0..=params.repetitions {
+        let mut sampler = crate::Sampler::new(crate::SamplerParams::greedy(), n_vocab)?;
+        session.reset();
+        let g = session.generate(&ids, &mut sampler, &gen_params, |_| true)?;
+        let mut sampler = crate::Sampler::new(crate::SamplerParams::greedy(), n_vocab)?;
+        session.reset();
+        let s =
+            session.generate_speculative(&ids, &mut sampler, &gen_params, &mut draft, |_| true)?;
+        if rep > 0 {
+            alone.push(g.generate_tokens_per_second());
+            with_draft.push(s.generate_tokens_per_second());
+            drafted += s.drafted;
+            accepted += s.draft_accepted;
+        }
+    }
+    let name = target.file_name().map_or_else(
+        || target.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let row = |test: String, samples: Vec<f64>, acceptance| {
+        let (mean, stddev) = mean_sd(&samples);
+        BenchResult {
+            model: name.clone(),
+            file_bytes: model.file_size(),
+            n_params: model.n_params(),
+            threads: session.n_threads(),
+            device: session.device().to_string(),
+            test,
+            mean,
+            stddev,
+            samples,
+            acceptance,
+        }
+    };
+    Ok(vec![
+        row(format!("tg{}-alone", params.n_gen), alone, None),
+        row(
+            format!("tg{}-draft", params.n_gen),
+            with_draft,
+            Some(accepted as f64 / drafted.max(1) as f64),
+        ),
+    ])
 }

@@ -64,6 +64,13 @@ pub enum Error {
     /// that failed while generating).
     #[error("invalid constraint: {0}")]
     InvalidConstraint(String),
+    /// The consultant of a cascade (a remote endpoint) failed or replied with something unusable.
+    #[error("consultant: {0}")]
+    Consultant(String),
+    /// `ember pull`: a model download that failed (HTTP, a source's index, a wheel) or whose
+    /// bytes did not match the registry's size and sha256.
+    #[error("download: {0}")]
+    Download(String),
     #[error("kernel: {0}")]
     Kernel(String),
     #[error("aborted")]

@@ -9,6 +9,7 @@
 
 pub mod arch;
 pub mod bench;
+pub mod cascade;
 pub mod chat;
 pub mod constraint;
 pub mod device;
@@ -22,6 +23,8 @@ pub mod hf;
 pub mod model;
 pub mod perplexity;
 pub mod plan;
+#[cfg(feature = "net")]
+pub mod pull;
 pub mod quantize;
 pub mod rss;
 pub mod sampling;
@@ -30,6 +33,7 @@ mod shared_mut;
 pub mod speculative;
 pub mod tokenizer;
 
+pub use cascade::{Cascade, ConfidenceScore, Consultant};
 pub use constraint::{Constraint, ConstraintSpec, Vocabulary};
 pub use device::DeviceChoice;
 pub use error::{Error, Result};

@@ -14,11 +14,12 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use ember_rt::chat::{ChatMessage, ChatTemplate};
 use ember_rt::{
-    Constraint, ConstraintSpec, GenerateParams, LoadParams, Model, Sampler, SamplerParams, Session,
-    SessionParams, StopReason, Vocabulary,
+    Cascade, ConfidenceScore, Constraint, ConstraintSpec, Consultant, Draft, DraftParams,
+    GenerateParams, LoadParams, Model, Sampler, SamplerParams, Session, SessionParams, StopReason,
+    Vocabulary,
 };
 use jni::objects::{JClass, JIntArray, JObject, JObjectArray, JString, JThrowable, JValue};
-use jni::sys::{jboolean, jfloat, jint, jintArray, jlong, jobject, jstring, JNI_TRUE};
+use jni::sys::{jboolean, jdouble, jfloat, jint, jintArray, jlong, jobject, jstring, JNI_TRUE};
 use jni::JNIEnv;
 
 // The C API's status codes, so that Java and C report the same numbers.
@@ -122,6 +123,17 @@ struct JniSession {
     /// last constraint compiled, reused (restarted) while the options ask for the same one.
     vocabulary: OnceLock<Arc<Vocabulary>>,
     last_constraint: Mutex<Option<(ConstraintSpec, Constraint)>>,
+    /// `useDraft` / `useConsultant`; the Java class serializes them with generation.
+    draft: Mutex<Option<Draft>>,
+    cascade: Mutex<Option<Cascade>>,
+    /// How the session was made: the draft's and the consultant's sessions copy it.
+    params: SessionParams,
+}
+
+/// The value inside a mutex whose holder panicked: the Java class serializes the calls, so
+/// the lock is only ever contended after a caught panic.
+fn unpoisoned<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl JniSession {
@@ -426,6 +438,7 @@ pub extern "system" fn Java_dev_ember_EmberSession_nativeNew<'l>(
     n_batch: jint,
     n_threads: jint,
     device: jint,
+    draft_max: jint,
 ) -> jlong {
     entry(&mut env, 0, |_| {
         // SAFETY: the Java class passes a live handle.
@@ -437,22 +450,27 @@ pub extern "system" fn Java_dev_ember_EmberSession_nativeNew<'l>(
             2 => ember_rt::DeviceChoice::Gpu,
             d => return Err(invalid(format!("unknown device {d}"))),
         };
-        let session = Session::new(
-            m.model.clone(),
-            &SessionParams {
-                n_ctx: non_negative(n_ctx, "contextLength")?,
-                n_batch: non_negative(n_batch, "batchSize")?,
-                n_threads: non_negative(n_threads, "threads")?,
-                logits_all: false,
-                logits_tail: 1,
-                device,
-            },
-        )?;
+        let draft_max = non_negative(draft_max, "draftMax")?;
+        if draft_max > 64 {
+            return Err(invalid(format!("draftMax {draft_max} (at most 64)")));
+        }
+        let params = SessionParams {
+            n_ctx: non_negative(n_ctx, "contextLength")?,
+            n_batch: non_negative(n_batch, "batchSize")?,
+            n_threads: non_negative(n_threads, "threads")?,
+            logits_all: false,
+            logits_tail: draft_max + 1,
+            device,
+        };
+        let session = Session::new(m.model.clone(), &params)?;
         let handle = Box::new(JniSession {
             session: Mutex::new(session),
             abort: Arc::new(AtomicBool::new(false)),
             vocabulary: OnceLock::new(),
             last_constraint: Mutex::new(None),
+            draft: Mutex::new(None),
+            cascade: Mutex::new(None),
+            params,
         });
         Ok(Box::into_raw(handle) as jlong)
     })
@@ -503,6 +521,75 @@ pub extern "system" fn Java_dev_ember_EmberSession_nativeReset<'l>(
     entry(&mut env, (), |_| {
         // SAFETY: the Java class passes a live handle.
         unsafe { session_ref(handle) }?.lock().reset();
+        Ok(())
+    })
+}
+
+/// Draft with `draft_model` (0: stop drafting) up to `max_tokens` per step.
+#[no_mangle]
+pub extern "system" fn Java_dev_ember_EmberSession_nativeSetDraft<'l>(
+    mut env: JNIEnv<'l>,
+    _cls: JClass<'l>,
+    handle: jlong,
+    draft_model: jlong,
+    max_tokens: jint,
+) {
+    entry(&mut env, (), |_| {
+        // SAFETY: the Java class passes a live handle.
+        let h = unsafe { session_ref(handle) }?;
+        let mut slot = unpoisoned(&h.draft);
+        *slot = None;
+        if draft_model == 0 {
+            return Ok(());
+        }
+        // SAFETY: the Java class passes a live model handle.
+        let m = unsafe { model_ref(draft_model) }?;
+        let target = h.lock();
+        let session = Session::new(
+            m.model.clone(),
+            &SessionParams {
+                n_ctx: target.n_ctx(),
+                logits_tail: 1,
+                ..h.params.clone()
+            },
+        )?;
+        let params = DraftParams {
+            max: non_negative(max_tokens, "maxTokens")?,
+            ..DraftParams::default()
+        };
+        *slot = Some(Draft::new(session, &target, params)?);
+        Ok(())
+    })
+}
+
+/// Consult `model` (0: stop consulting) below `threshold` of mean token probability.
+#[no_mangle]
+pub extern "system" fn Java_dev_ember_EmberSession_nativeSetConsultant<'l>(
+    mut env: JNIEnv<'l>,
+    _cls: JClass<'l>,
+    handle: jlong,
+    model: jlong,
+    threshold: jdouble,
+) {
+    entry(&mut env, (), |_| {
+        // SAFETY: the Java class passes a live handle.
+        let h = unsafe { session_ref(handle) }?;
+        let mut slot = unpoisoned(&h.cascade);
+        *slot = None;
+        if model == 0 {
+            return Ok(());
+        }
+        // SAFETY: the Java class passes a live model handle.
+        let m = unsafe { model_ref(model) }?;
+        let session = Session::new(
+            m.model.clone(),
+            &SessionParams {
+                logits_tail: 1,
+                ..h.params.clone()
+            },
+        )?;
+        let cascade = Cascade::new(Consultant::local(session), threshold, ConfidenceScore::Mean)?;
+        *slot = Some(cascade);
         Ok(())
     })
 }
@@ -615,37 +702,60 @@ pub extern "system" fn Java_dev_ember_EmberSession_nativeGenerate<'l>(
             abort: Some(h.abort.clone()),
             logprobs: false,
         };
+        let mut draft = unpoisoned(&h.draft);
+        let mut cascade = unpoisoned(&h.cascade);
+        let hybrids = [constraint.is_some(), draft.is_some(), cascade.is_some()];
+        if hybrids.iter().filter(|&&on| on).count() > 1 {
+            return Err(invalid(
+                "a constraint, a draft and a consultant cannot be combined yet",
+            ));
+        }
         let mut java_failed = false;
-        let outcome =
-            session.generate_constrained(&prompt, &mut sampler, &params, constraint, |text| {
-                if callback.is_null() {
-                    return true;
-                }
-                if java_failed {
-                    return false;
-                }
-                let result = env.new_string(text).and_then(|s| {
-                    let r = env
-                        .call_method(
-                            &callback,
-                            "onText",
-                            "(Ljava/lang/String;)Z",
-                            &[JValue::Object(&s)],
-                        )
-                        .and_then(|v| v.z());
-                    // One local reference per piece would overflow the JVM's table on long
-                    // generations: free it now.
-                    let _ = env.delete_local_ref(s);
-                    r
-                });
-                match result {
-                    Ok(go_on) => go_on,
-                    Err(_) => {
-                        java_failed = true;
-                        false
-                    }
-                }
+        let mut stream = |text: &str| {
+            if callback.is_null() {
+                return true;
+            }
+            if java_failed {
+                return false;
+            }
+            let result = env.new_string(text).and_then(|s| {
+                let r = env
+                    .call_method(
+                        &callback,
+                        "onText",
+                        "(Ljava/lang/String;)Z",
+                        &[JValue::Object(&s)],
+                    )
+                    .and_then(|v| v.z());
+                // One local reference per piece would overflow the JVM's table on long
+                // generations: free it now.
+                let _ = env.delete_local_ref(s);
+                r
             });
+            match result {
+                Ok(go_on) => go_on,
+                Err(_) => {
+                    java_failed = true;
+                    false
+                }
+            }
+        };
+        let mut consulted = (false, 0.0);
+        let outcome = if let Some(d) = draft.as_mut() {
+            session.generate_speculative(&prompt, &mut sampler, &params, d, &mut stream)
+        } else if let Some(c) = cascade.as_mut() {
+            c.generate_in_context(&mut session, &mut sampler, &prompt, &params)
+                .map(|o| {
+                    consulted = (o.escalated, o.confidence);
+                    if !o.generation.text.is_empty() {
+                        stream(&o.generation.text);
+                    }
+                    o.generation
+                })
+        } else {
+            session.generate_constrained(&prompt, &mut sampler, &params, constraint, &mut stream)
+        };
+        drop(stream);
         h.abort.store(false, Ordering::Relaxed);
         if java_failed {
             return Err(Fail::Pending);
@@ -665,7 +775,7 @@ pub extern "system" fn Java_dev_ember_EmberSession_nativeGenerate<'l>(
         };
         let obj = env.new_object(
             "dev/ember/Generation",
-            "([ILjava/lang/String;IIDD)V",
+            "([ILjava/lang/String;IIDDIIZD)V",
             &[
                 JValue::Object(&tokens),
                 JValue::Object(&text),
@@ -673,6 +783,10 @@ pub extern "system" fn Java_dev_ember_EmberSession_nativeGenerate<'l>(
                 JValue::Int(jint::try_from(gen.n_prompt_eval).unwrap_or(jint::MAX)),
                 JValue::Double(gen.prompt_time.as_secs_f64() * 1e3),
                 JValue::Double(gen.generate_time.as_secs_f64() * 1e3),
+                JValue::Int(jint::try_from(gen.drafted).unwrap_or(jint::MAX)),
+                JValue::Int(jint::try_from(gen.draft_accepted).unwrap_or(jint::MAX)),
+                JValue::Bool(consulted.0.into()),
+                JValue::Double(consulted.1),
             ],
         )?;
         Ok(obj.into_raw())

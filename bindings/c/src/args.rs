@@ -3,7 +3,32 @@
 
 use std::ffi::{c_char, CStr};
 
-use crate::status::{Failure, EMBER_ERR_BUFFER_TOO_SMALL, EMBER_ERR_NULL_POINTER};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+
+use crate::status::{Failure, EMBER_ERR_BUFFER_TOO_SMALL, EMBER_ERR_BUSY, EMBER_ERR_NULL_POINTER};
+
+/// Exclusive access to a handle's state for one call, or EMBER_ERR_BUSY while another thread
+/// has it (a call never blocks). State left poisoned by a caught panic is passed through
+/// `repair` (e.g. a reset) and reused.
+pub(crate) fn exclusive<'a, T>(
+    m: &'a Mutex<T>,
+    what: &str,
+    repair: impl FnOnce(&mut T),
+) -> Result<MutexGuard<'a, T>, Failure> {
+    match m.try_lock() {
+        Ok(g) => Ok(g),
+        Err(TryLockError::WouldBlock) => Err(Failure::new(
+            EMBER_ERR_BUSY,
+            format!("{what} is in use by another thread"),
+        )),
+        Err(TryLockError::Poisoned(p)) => {
+            let mut g = p.into_inner();
+            repair(&mut g);
+            m.clear_poison();
+            Ok(g)
+        }
+    }
+}
 
 pub(crate) fn null(name: &str) -> Failure {
     Failure::new(EMBER_ERR_NULL_POINTER, format!("`{name}` is NULL"))

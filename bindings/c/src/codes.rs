@@ -39,12 +39,14 @@ pub const EMBER_ERR_KERNEL: ember_status_t = 13;
 pub const EMBER_ERR_NOT_FOUND: ember_status_t = 14;
 /// A bug in ember (a caught panic). The handle involved may be reset; please report it.
 pub const EMBER_ERR_INTERNAL: ember_status_t = 15;
+/// A cascade's consultant (another model, or an endpoint) failed to answer.
+pub const EMBER_ERR_CONSULTANT: ember_status_t = 16;
 
 /// The status code for a runtime error.
 pub fn code_of(e: &ember_rt::Error) -> ember_status_t {
     use ember_rt::Error as E;
     match e {
-        E::Io { .. } => EMBER_ERR_IO,
+        E::Io { .. } | E::Download(_) => EMBER_ERR_IO,
         E::Gguf { .. }
         | E::Safetensors { .. }
         | E::MissingMetadata(_)
@@ -74,5 +76,6 @@ pub fn code_of(e: &ember_rt::Error) -> ember_status_t {
         E::NoDevice(_) => EMBER_ERR_UNSUPPORTED,
         E::UnknownDevice { .. } => EMBER_ERR_NOT_FOUND,
         E::Aborted => EMBER_ERR_ABORTED,
+        E::Consultant(_) => EMBER_ERR_CONSULTANT,
     }
 }

@@ -2,13 +2,13 @@
 //! fixed set of choices (ember's `Constraint`, compiled once, restarted by every generate call).
 
 use std::ffi::c_char;
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use ember_rt::{Constraint, ConstraintSpec, Model};
 
-use crate::args::{arg, arg_mut, slice_arg, str_arg};
+use crate::args::{arg, arg_mut, exclusive, slice_arg, str_arg};
 use crate::model::ember_model_t;
-use crate::status::{ember_status_t, guard, Failure, EMBER_ERR_BUSY};
+use crate::status::{ember_status_t, guard, Failure};
 
 /// What kind of constraint `ember_constraint_new` compiles. A plain integer.
 pub type ember_constraint_kind_t = i32;
@@ -37,17 +37,7 @@ impl ember_constraint_t {
     /// Exclusive access for one generation, or EMBER_ERR_BUSY. A constraint poisoned by a
     /// caught panic is restarted by the generation that takes it next.
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Constraint>, Failure> {
-        match self.constraint.try_lock() {
-            Ok(g) => Ok(g),
-            Err(TryLockError::WouldBlock) => Err(Failure::new(
-                EMBER_ERR_BUSY,
-                "the constraint is in use by another generation",
-            )),
-            Err(TryLockError::Poisoned(p)) => {
-                self.constraint.clear_poison();
-                Ok(p.into_inner())
-            }
-        }
+        exclusive(&self.constraint, "the constraint", |_| {})
     }
 
     /// Whether it was compiled for `model`.

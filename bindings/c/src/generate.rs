@@ -8,6 +8,8 @@ use ember_rt::{GenerateParams, StopReason};
 
 use crate::args::{arg, copy_str_truncated, slice_arg, str_arg};
 use crate::constraint::ember_constraint_t;
+use crate::consultant::ember_consultant_t;
+use crate::draft::ember_draft_t;
 use crate::model::ember_token_t;
 use crate::sampler::ember_sampler_t;
 use crate::session::ember_session_t;
@@ -57,6 +59,16 @@ pub struct ember_generate_params_t {
     /// keep the output inside it are sampled, and generation ends
     /// (EMBER_STOP_END_OF_GENERATION) when the output is complete. It starts over at each call.
     pub constraint: *const ember_constraint_t,
+    /// Optional draft (default NULL) made for this session's model by `ember_draft_new`:
+    /// speculative decoding, the same output in fewer target passes. Not with a constraint or
+    /// a consultant.
+    pub draft: *const ember_draft_t,
+    /// Optional consultant (default NULL, `ember_consultant_new`): below its threshold the
+    /// consultant answers instead of this session's model. The text is then passed to
+    /// `on_text` once, whole, and the session's cache holds the consultant's answer (re-read
+    /// by this model) so that a conversation continues from what was shown. Not with a
+    /// constraint or a draft.
+    pub consultant: *const ember_consultant_t,
 }
 
 /// What a generate call produced. The caller may lend buffers (the first four fields, all
@@ -82,6 +94,14 @@ pub struct ember_generation_t {
     /// Out: time spent reading the prompt and generating, in milliseconds.
     pub prompt_ms: f64,
     pub generate_ms: f64,
+    /// Out, with a draft: tokens it proposed and how many of them the target accepted.
+    pub n_drafted: usize,
+    pub n_draft_accepted: usize,
+    /// Out, with a consultant: whether it answered, and this model's confidence (0..=1) in
+    /// its own answer. The tokens are then the consultant's text in this model's vocabulary,
+    /// and the times include the consultant's.
+    pub escalated: bool,
+    pub confidence: f64,
 }
 
 /// Default generation parameters: 128 tokens, no stop strings, no callback.
@@ -96,6 +116,8 @@ pub extern "C" fn ember_generate_default_params() -> ember_generate_params_t {
         on_text: None,
         user_data: std::ptr::null_mut(),
         constraint: std::ptr::null(),
+        draft: std::ptr::null(),
+        consultant: std::ptr::null(),
     }
 }
 
@@ -162,6 +184,16 @@ pub unsafe extern "C" fn ember_generate(
 
         // SAFETY: the caller's contract: NULL or a live constraint.
         let constraint = unsafe { p.constraint.as_ref() };
+        // SAFETY: the caller's contract: NULL or a live draft.
+        let draft = unsafe { p.draft.as_ref() };
+        // SAFETY: the caller's contract: NULL or a live consultant.
+        let consultant = unsafe { p.consultant.as_ref() };
+        let hybrids = [constraint.is_some(), draft.is_some(), consultant.is_some()];
+        if hybrids.iter().filter(|&&on| on).count() > 1 {
+            return Err(Failure::invalid(
+                "a constraint, a draft and a consultant cannot be combined yet",
+            ));
+        }
 
         let mut s = h.lock()?;
         let mut sampler = sampler.lock()?;
@@ -193,23 +225,46 @@ pub unsafe extern "C" fn ember_generate(
         let user_data = p.user_data;
         // One NUL-terminated copy of each piece, reusing its allocation.
         let mut piece = Vec::<u8>::new();
-        let outcome = s.generate_constrained(
-            prompt,
-            &mut sampler,
-            &gen_params,
-            constraint.as_deref_mut(),
-            |text| match callback {
-                Some(f) => {
-                    piece.clear();
-                    piece.extend_from_slice(text.as_bytes());
-                    piece.push(0);
-                    // SAFETY: the caller supplied the function and its user data together; the
-                    // text is NUL-terminated and outlives the call.
-                    unsafe { f(piece.as_ptr().cast(), text.len(), user_data) }
+        let mut stream = |text: &str| match callback {
+            Some(f) => {
+                piece.clear();
+                piece.extend_from_slice(text.as_bytes());
+                piece.push(0);
+                // SAFETY: the caller supplied the function and its user data together; the
+                // text is NUL-terminated and outlives the call.
+                unsafe { f(piece.as_ptr().cast(), text.len(), user_data) }
+            }
+            None => true,
+        };
+        let mut cascade = None;
+        let outcome = if let Some(d) = draft {
+            if !d.is_for(s.model()) {
+                return Err(Failure::invalid("the draft was made for another model"));
+            }
+            let mut d = d.lock()?;
+            s.generate_speculative(prompt, &mut sampler, &gen_params, &mut d, stream)
+                .map_err(Failure::from)
+        } else if let Some(c) = consultant {
+            let mut c = c.lock()?;
+            let o = c.generate_in_context(&mut s, &mut sampler, prompt, &gen_params);
+            o.map(|o| {
+                cascade = Some((o.escalated, o.confidence));
+                if !o.generation.text.is_empty() {
+                    stream(&o.generation.text);
                 }
-                None => true,
-            },
-        );
+                o.generation
+            })
+            .map_err(Failure::from)
+        } else {
+            s.generate_constrained(
+                prompt,
+                &mut sampler,
+                &gen_params,
+                constraint.as_deref_mut(),
+                stream,
+            )
+            .map_err(Failure::from)
+        };
         h.abort.store(false, Ordering::Relaxed);
         h.publish_n_past(&s);
         let gen = outcome?;
@@ -229,6 +284,9 @@ pub unsafe extern "C" fn ember_generate(
             r.n_prompt_eval = gen.n_prompt_eval;
             r.prompt_ms = millis(gen.prompt_time);
             r.generate_ms = millis(gen.generate_time);
+            r.n_drafted = gen.drafted;
+            r.n_draft_accepted = gen.draft_accepted;
+            (r.escalated, r.confidence) = cascade.unwrap_or((false, 0.0));
             let n = gen.tokens.len().min(r.tokens_capacity);
             if n > 0 {
                 // SAFETY: `r.tokens` is writable for `tokens_capacity >= n` ids (caller's

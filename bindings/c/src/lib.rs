@@ -14,6 +14,8 @@ mod args;
 pub mod chat;
 pub mod codes;
 pub mod constraint;
+pub mod consultant;
+pub mod draft;
 pub mod generate;
 pub mod model;
 pub mod plan;

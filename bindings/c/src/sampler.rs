@@ -1,12 +1,12 @@
 //! Samplers: settings plus state (recent tokens for the penalties, the seeded RNG).
 
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard};
 
 use ember_rt::{Sampler, SamplerParams};
 
 use crate::args::{arg, arg_mut, slice_arg};
 use crate::model::ember_token_t;
-use crate::status::{ember_status_t, guard, Failure, EMBER_ERR_BUSY};
+use crate::status::{ember_status_t, guard, Failure};
 
 /// Sampler settings; the defaults (`ember_sampler_default_params`) are llama.cpp's. The chain
 /// runs penalties, top-k, top-p, min-p, temperature, then a seeded draw.
@@ -74,19 +74,7 @@ impl ember_sampler_t {
     /// Exclusive access for one call, or EMBER_ERR_BUSY. A sampler poisoned by a caught panic
     /// is reset and reused.
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Sampler>, Failure> {
-        match self.sampler.try_lock() {
-            Ok(g) => Ok(g),
-            Err(TryLockError::WouldBlock) => Err(Failure::new(
-                EMBER_ERR_BUSY,
-                "the sampler is in use by another thread",
-            )),
-            Err(TryLockError::Poisoned(p)) => {
-                let mut g = p.into_inner();
-                g.reset();
-                self.sampler.clear_poison();
-                Ok(g)
-            }
-        }
+        crate::args::exclusive(&self.sampler, "the sampler", Sampler::reset)
     }
 }
 

@@ -1,13 +1,13 @@
 //! Sessions: a conversation's KV cache and buffers over a shared model.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use ember_rt::{DeviceChoice, Session, SessionParams};
 
-use crate::args::{arg, arg_mut, copy_out, slice_arg};
+use crate::args::{arg, arg_mut, copy_out, exclusive, slice_arg};
 use crate::model::{ember_model_t, ember_token_t};
-use crate::status::{ember_status_t, guard, guard_value, Failure, EMBER_ERR_BUSY};
+use crate::status::{ember_status_t, guard, guard_value, Failure};
 
 /// Where a session computes. A plain integer (see `ember_status_t`).
 pub type ember_device_t = i32;
@@ -32,6 +32,9 @@ pub struct ember_session_params_t {
     pub n_threads: u32,
     /// EMBER_DEVICE_AUTO (default), EMBER_DEVICE_CPU or EMBER_DEVICE_GPU.
     pub device: ember_device_t,
+    /// Most tokens a draft (`ember_draft_new`) may propose to this session per step: each
+    /// forward pass then scores `draft_max + 1` tokens. 0 (default): no draft.
+    pub draft_max: u32,
 }
 
 /// One conversation's state. Use it from one thread at a time: a call made while another
@@ -45,30 +48,30 @@ pub struct ember_session_t {
     /// Tokens in the cache, refreshed after every call that changes it, for lock-free reads.
     n_past: AtomicU32,
     n_ctx: u32,
+    /// How it was made: a draft's own session copies these.
+    pub(crate) params: SessionParams,
 }
 
 impl ember_session_t {
     /// Exclusive access for one call, or EMBER_ERR_BUSY if another thread has it. A session
     /// left poisoned by a caught panic is reset (its cache may be inconsistent) and reused.
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Session>, Failure> {
-        match self.session.try_lock() {
-            Ok(g) => Ok(g),
-            Err(TryLockError::WouldBlock) => Err(Failure::new(
-                EMBER_ERR_BUSY,
-                "the session is in use by another thread",
-            )),
-            Err(TryLockError::Poisoned(p)) => {
-                let mut g = p.into_inner();
-                g.reset();
-                self.session.clear_poison();
-                Ok(g)
-            }
-        }
+        exclusive(&self.session, "the session", Session::reset)
     }
 
     pub(crate) fn publish_n_past(&self, session: &Session) {
         let n = u32::try_from(session.n_past()).unwrap_or(u32::MAX);
         self.n_past.store(n, Ordering::Release);
+    }
+}
+
+/// The engine an `ember_device_t` names.
+pub(crate) fn device_choice(device: ember_device_t) -> Result<DeviceChoice, Failure> {
+    match device {
+        EMBER_DEVICE_AUTO => Ok(DeviceChoice::Auto),
+        EMBER_DEVICE_CPU => Ok(DeviceChoice::Cpu),
+        EMBER_DEVICE_GPU => Ok(DeviceChoice::Gpu),
+        other => Err(Failure::invalid(format!("unknown device {other}"))),
     }
 }
 
@@ -82,6 +85,7 @@ pub extern "C" fn ember_session_default_params() -> ember_session_params_t {
         n_batch: u32::try_from(d.n_batch).unwrap_or(u32::MAX),
         n_threads: u32::try_from(d.n_threads).unwrap_or(u32::MAX),
         device: EMBER_DEVICE_AUTO,
+        draft_max: 0,
     }
 }
 
@@ -108,29 +112,29 @@ pub unsafe extern "C" fn ember_session_new(
         let defaults = ember_session_default_params();
         // SAFETY: the caller's contract.
         let p = unsafe { params.as_ref() }.unwrap_or(&defaults);
-        let device = match p.device {
-            EMBER_DEVICE_AUTO => DeviceChoice::Auto,
-            EMBER_DEVICE_CPU => DeviceChoice::Cpu,
-            EMBER_DEVICE_GPU => DeviceChoice::Gpu,
-            other => return Err(Failure::invalid(format!("unknown device {other}"))),
+        let device = device_choice(p.device)?;
+        if p.draft_max > 64 {
+            return Err(Failure::invalid(format!(
+                "draft_max {} (at most 64 tokens per step)",
+                p.draft_max
+            )));
+        }
+        let params = SessionParams {
+            n_ctx: p.n_ctx as usize,
+            n_batch: p.n_batch as usize,
+            n_threads: p.n_threads as usize,
+            logits_all: false,
+            logits_tail: p.draft_max as usize + 1,
+            device,
         };
-        let session = Session::new(
-            model.model.clone(),
-            &SessionParams {
-                n_ctx: p.n_ctx as usize,
-                n_batch: p.n_batch as usize,
-                n_threads: p.n_threads as usize,
-                logits_all: false,
-                logits_tail: 1,
-                device,
-            },
-        )?;
+        let session = Session::new(model.model.clone(), &params)?;
         let n_ctx = u32::try_from(session.n_ctx()).unwrap_or(u32::MAX);
         *out = Box::into_raw(Box::new(ember_session_t {
             session: Mutex::new(session),
             abort: Arc::new(AtomicBool::new(false)),
             n_past: AtomicU32::new(0),
             n_ctx,
+            params,
         }));
         Ok(())
     })

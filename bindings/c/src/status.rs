@@ -133,6 +133,7 @@ pub extern "C" fn ember_status_str(status: ember_status_t) -> *const c_char {
         EMBER_ERR_KERNEL => c"kernel error",
         EMBER_ERR_NOT_FOUND => c"not found",
         EMBER_ERR_INTERNAL => c"internal error",
+        EMBER_ERR_CONSULTANT => c"the consultant failed",
         _ => c"unknown status",
     };
     s.as_ptr()

@@ -188,6 +188,10 @@ fn c_generate_matches_rust_api_greedy() {
             n_prompt_eval: 0,
             prompt_ms: 0.0,
             generate_ms: 0.0,
+            n_drafted: 0,
+            n_draft_accepted: 0,
+            escalated: false,
+            confidence: 0.0,
         };
         let st = ember_generate(s, smp, ids.as_ptr(), n, &g, &mut result);
         assert_eq!(st, EMBER_OK, "{}", last_error());

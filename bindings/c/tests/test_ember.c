@@ -826,6 +826,125 @@ struct test {
     int needs_model;
 };
 
+/* ---------------------------------------------------------------- small and large together */
+
+/* Greedy generation of the reference prompt with `gp`, into `ids` / `text`. */
+static ember_generation_t generate_reference(ember_session_t *s, ember_generate_params_t *gp,
+                                             ember_token_t *ids, char *text, size_t cap) {
+    ember_sampler_t *smp = new_greedy_sampler();
+    gp->max_tokens = N_GENERATE;
+    gp->ignore_eos = true;
+    ember_generation_t r = {0};
+    r.tokens = ids;
+    r.tokens_capacity = MAX_IDS;
+    r.text = text;
+    r.text_capacity = cap;
+    text[0] = '\0';
+    CHECK_STATUS(ember_generate(s, smp, g_ref_prompt, g_ref_prompt_len, gp, &r), EMBER_OK);
+    ember_sampler_free(smp);
+    return r;
+}
+
+static void test_draft_keeps_the_greedy_output(void) {
+    ember_session_params_t p = ember_session_default_params();
+    p.device = EMBER_DEVICE_CPU;
+    p.n_ctx = 64;
+    p.n_threads = 1;
+    p.draft_max = 4;
+    ember_session_t *target = NULL;
+    CHECK_STATUS(ember_session_new(g_model, &p, &target), EMBER_OK);
+    ember_draft_t *d = NULL;
+    /* The default draft length (8) is more than this target scores per pass. */
+    CHECK_STATUS(ember_draft_new(g_model, target, NULL, &d), EMBER_ERR_INVALID_ARGUMENT);
+    CHECK(d == NULL);
+    ember_draft_params_t dp = ember_draft_default_params();
+    dp.max_tokens = 4;
+    dp.p_min = 2.0f;
+    CHECK_STATUS(ember_draft_new(g_model, target, &dp, &d), EMBER_ERR_INVALID_ARGUMENT);
+    dp.p_min = 0.0f;
+    CHECK_STATUS(ember_draft_new(g_model, target, &dp, &d), EMBER_OK);
+    /* The model drafting for itself: greedy output is the reference, and every drafted token
+       is accepted. */
+    ember_generate_params_t gp = ember_generate_default_params();
+    gp.draft = d;
+    ember_token_t ids[MAX_IDS];
+    char text[1024];
+    ember_generation_t r = generate_reference(target, &gp, ids, text, sizeof text);
+    CHECK(r.n_tokens == g_ref_gen_len && memcmp(ids, g_ref_gen, r.n_tokens * sizeof *ids) == 0);
+    CHECK(r.n_drafted > 0 && r.n_draft_accepted == r.n_drafted);
+    CHECK(ember_session_n_past(target) == g_ref_prompt_len + N_GENERATE);
+    /* A draft with a constraint is refused. */
+    const char *choices[1] = {"yes"};
+    ember_constraint_t *c = NULL;
+    CHECK_STATUS(ember_constraint_new_choices(g_model, choices, 1, &c), EMBER_OK);
+    gp.constraint = c;
+    ember_sampler_t *smp = new_greedy_sampler();
+    CHECK_STATUS(ember_generate(target, smp, g_ref_prompt, 1, &gp, NULL),
+                 EMBER_ERR_INVALID_ARGUMENT);
+    ember_sampler_free(smp);
+    ember_constraint_free(c);
+    ember_draft_free(d);
+    /* A session without draft_max cannot take a draft. */
+    ember_session_t *plain = new_session(64);
+    d = NULL;
+    CHECK_STATUS(ember_draft_new(g_model, plain, &dp, &d), EMBER_ERR_INVALID_ARGUMENT);
+    CHECK(d == NULL);
+    ember_draft_free(NULL);
+    ember_session_free(plain);
+    ember_session_free(target);
+}
+
+static void test_consultant_answers_below_the_threshold(void) {
+    ember_session_t *s = new_session(64);
+    ember_token_t own_ids[MAX_IDS];
+    char own[1024];
+    ember_generate_params_t gp = ember_generate_default_params();
+    ember_generation_t alone = generate_reference(s, &gp, own_ids, own, sizeof own);
+    CHECK(alone.n_tokens == g_ref_gen_len);
+
+    ember_session_params_t cp = ember_session_default_params();
+    cp.device = EMBER_DEVICE_CPU;
+    cp.n_ctx = 64;
+    cp.n_threads = 1;
+    ember_consultant_t *c = NULL;
+    CHECK_STATUS(ember_consultant_new(g_model, &cp, 0.5, 7, &c), EMBER_ERR_INVALID_ARGUMENT);
+    CHECK(c == NULL);
+    CHECK_STATUS(ember_consultant_new(g_model, &cp, -1.0, EMBER_CONFIDENCE_MEAN, &c),
+                 EMBER_ERR_INVALID_ARGUMENT);
+    /* Never escalating: this model's own answer and its confidence. */
+    CHECK_STATUS(ember_consultant_new(g_model, &cp, 0.0, EMBER_CONFIDENCE_MEAN, &c), EMBER_OK);
+    CHECK_STATUS(ember_session_reset(s), EMBER_OK);
+    struct stream st = {0};
+    gp = ember_generate_default_params();
+    gp.consultant = c;
+    gp.on_text = on_text;
+    gp.user_data = &st;
+    ember_token_t ids[MAX_IDS];
+    char text[1024];
+    ember_generation_t r = generate_reference(s, &gp, ids, text, sizeof text);
+    CHECK(!r.escalated && r.confidence > 0.0 && r.confidence <= 1.0);
+    CHECK(r.n_tokens == g_ref_gen_len && memcmp(ids, g_ref_gen, r.n_tokens * sizeof *ids) == 0);
+    /* The whole answer is streamed once it is chosen. */
+    CHECK(st.pieces == 1 && strcmp(st.text, own) == 0);
+    double confidence = r.confidence;
+    ember_consultant_free(c);
+
+    /* Always escalating (threshold above 1): the consultant (here the same model, so the same
+       answer) answers, and the cache holds the prompt and that answer. */
+    c = NULL;
+    CHECK_STATUS(ember_consultant_new(g_model, &cp, 1.5, EMBER_CONFIDENCE_MEAN, &c), EMBER_OK);
+    CHECK_STATUS(ember_session_reset(s), EMBER_OK);
+    gp.consultant = c;
+    gp.on_text = NULL;
+    r = generate_reference(s, &gp, ids, text, sizeof text);
+    CHECK(r.escalated && r.confidence == confidence);
+    CHECK(strcmp(text, own) == 0);
+    CHECK(ember_session_n_past(s) == g_ref_prompt_len + r.n_tokens);
+    ember_consultant_free(c);
+    ember_consultant_free(NULL);
+    ember_session_free(s);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s MODEL.gguf REFERENCE.txt\n", argv[0]);
@@ -871,6 +990,9 @@ int main(int argc, char **argv) {
         {"choices_constraint_picks_one_choice", test_choices_constraint_picks_one_choice, 1},
         {"regex_constraint_output_matches", test_regex_constraint_output_matches, 1},
         {"bad_constraints_are_rejected", test_bad_constraints_are_rejected, 1},
+        {"draft_keeps_the_greedy_output", test_draft_keeps_the_greedy_output, 1},
+        {"consultant_answers_below_the_threshold", test_consultant_answers_below_the_threshold,
+         1},
     };
     int passed = 0, failed = 0;
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

@@ -49,6 +49,17 @@ pub fn attn_scores_f16(
         unsafe { x86::scores(keys.as_ptr(), stride, n_keys, q, scale, scores) };
         return Ok(());
     }
+    #[cfg(target_arch = "aarch64")]
+    if Isa::current() >= Isa::Neon {
+        for (j, s) in scores[..n_keys].iter_mut().enumerate() {
+            // SAFETY: NEON is the aarch64 baseline; the row is a checked sub-slice. This is
+            // the body `dot_f16` dispatches to at this level, minus the dispatch.
+            *s =
+                unsafe { crate::cpu::vecops::neon::dot_f16(&keys[j * stride..j * stride + hd], q) }
+                    * scale;
+        }
+        return Ok(());
+    }
     for (j, s) in scores[..n_keys].iter_mut().enumerate() {
         *s = crate::dot_f16(&keys[j * stride..j * stride + hd], q) * scale;
     }
@@ -70,6 +81,13 @@ pub fn attn_weighted_sum_f16(
     if Isa::current() >= Isa::Avx2 {
         // SAFETY: as in `attn_scores_f16`; every value row j < p.len() lies inside `values`.
         unsafe { x86::weighted_sum(values.as_ptr(), stride, p, out) };
+        return Ok(());
+    }
+    #[cfg(target_arch = "aarch64")]
+    if Isa::current() >= Isa::Neon {
+        // SAFETY: NEON is the aarch64 baseline; every value row j < p.len() lies inside
+        // `values` (checked above).
+        unsafe { crate::cpu::vecops::neon::weighted_sum_f16(values.as_ptr(), stride, p, out) };
         return Ok(());
     }
     out.fill(0.0);

@@ -1,13 +1,20 @@
 //! Which instruction-set level the kernels run at, chosen once per process.
 //!
 //! Detection runs on first use and is cached in a `OnceLock`, so the hot path pays one load.
-//! `EMBER_ISA=scalar|avx2|avx512` forces a level (for tests and benchmarks); a forced level the
-//! CPU cannot run is clamped down to the best level it can, so the variable can never make a
-//! kernel execute an unsupported instruction.
+//! `EMBER_ISA=scalar|avx2|avx512` (x86-64) or `EMBER_ISA=scalar|neon|dotprod|i8mm` (aarch64)
+//! forces a level (for tests and benchmarks); a forced level the CPU cannot run is clamped down
+//! to the best level it can ([`Isa::clamped`]), so the variable can never make a kernel execute
+//! an unsupported instruction. A level of the other architecture means the scalar path.
 
 use std::sync::OnceLock;
 
-/// An instruction-set level. Ordered: a higher level implies every lower one is usable.
+/// An instruction-set level.
+///
+/// Ordered within one architecture: a higher x86-64 level implies every lower x86-64 level is
+/// usable, and likewise for the aarch64 levels; `Scalar` is below all of them. Across
+/// architectures the derived order (every aarch64 level above every x86-64 one) means nothing:
+/// use [`Isa::clamped`] (never a bare `min` with [`Isa::detected`]) to turn a requested level
+/// into one this CPU runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Isa {
     /// Portable Rust, every target. Numerically the reference ("scalar twin").
@@ -16,26 +23,57 @@ pub enum Isa {
     Avx2,
     /// x86-64 AVX-512 F/BW/VL/DQ + VNNI (on top of everything `Avx2` needs).
     Avx512,
+    /// aarch64 Advanced SIMD (Armv8.0 NEON, every aarch64 CPU).
+    Neon,
+    /// aarch64 NEON + `SDOT` (Armv8.2-A FEAT_DotProd).
+    Dotprod,
+    /// aarch64 dotprod + `SMMLA` (Armv8.6-A FEAT_I8MM).
+    I8mm,
+}
+
+/// Every level, lowest first within each architecture.
+const ALL: [Isa; 6] = [
+    Isa::Scalar,
+    Isa::Avx2,
+    Isa::Avx512,
+    Isa::Neon,
+    Isa::Dotprod,
+    Isa::I8mm,
+];
+
+/// The architecture a level belongs to (`Any`: every target).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arch {
+    Any,
+    X86_64,
+    Aarch64,
 }
 
 impl Isa {
+    fn arch(self) -> Arch {
+        match self {
+            Isa::Scalar => Arch::Any,
+            Isa::Avx2 | Isa::Avx512 => Arch::X86_64,
+            Isa::Neon | Isa::Dotprod | Isa::I8mm => Arch::Aarch64,
+        }
+    }
+
     /// Lowercase name, as accepted by `EMBER_ISA`.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
+            Isa::Neon => "neon",
+            Isa::Dotprod => "dotprod",
+            Isa::I8mm => "i8mm",
         }
     }
 
     /// Parse an `EMBER_ISA` value.
     pub fn from_name(s: &str) -> Option<Isa> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "scalar" => Some(Isa::Scalar),
-            "avx2" => Some(Isa::Avx2),
-            "avx512" => Some(Isa::Avx512),
-            _ => None,
-        }
+        let s = s.trim().to_ascii_lowercase();
+        ALL.into_iter().find(|i| i.name() == s)
     }
 
     /// The best level this CPU supports (ignores `EMBER_ISA`).
@@ -44,28 +82,43 @@ impl Isa {
         *DETECTED.get_or_init(detect)
     }
 
-    /// The level kernels use: `EMBER_ISA` if set (clamped to [`Isa::detected`]), else the best.
+    /// This level if the CPU runs it; a level of this CPU's architecture above
+    /// [`Isa::detected`] becomes `detected()`; a level of another architecture becomes `Scalar`.
+    pub fn clamped(self) -> Isa {
+        let best = Isa::detected();
+        if self.arch() == Arch::Any || self.arch() != best.arch() {
+            // `best` may itself be `Scalar` (an x86-64 CPU without AVX2): then every x86-64
+            // level lands here too, which is right, since none of them is usable.
+            Isa::Scalar
+        } else {
+            self.min(best)
+        }
+    }
+
+    /// The level kernels use: `EMBER_ISA` if set ([`clamped`](Isa::clamped)), else the best.
     pub fn current() -> Isa {
         static CURRENT: OnceLock<Isa> = OnceLock::new();
         *CURRENT.get_or_init(|| {
-            let best = Isa::detected();
             match std::env::var("EMBER_ISA")
                 .ok()
                 .as_deref()
                 .and_then(Isa::from_name)
             {
-                Some(forced) => forced.min(best),
-                None => best,
+                Some(forced) => forced.clamped(),
+                None => Isa::detected(),
             }
         })
     }
 
-    /// Every level this CPU can run, lowest first (tests iterate over it).
+    /// Every level this CPU can run, lowest first (tests iterate over it): on x86-64 a prefix of
+    /// `Scalar, Avx2, Avx512`, on aarch64 of `Scalar, Neon, Dotprod, I8mm`.
     pub fn available() -> impl Iterator<Item = Isa> {
-        let best = Isa::detected();
-        [Isa::Scalar, Isa::Avx2, Isa::Avx512]
-            .into_iter()
-            .filter(move |&i| i <= best)
+        ALL.into_iter().filter(|&i| i.clamped() == i)
+    }
+
+    /// Whether this CPU runs this level.
+    pub fn is_available(self) -> bool {
+        self.clamped() == self
     }
 }
 
@@ -94,7 +147,23 @@ fn detect() -> Isa {
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "aarch64")]
+fn detect() -> Isa {
+    use std::arch::is_aarch64_feature_detected as has;
+    // Each level needs the ones below it: a CPU (or emulator) reporting i8mm without dotprod
+    // gets the NEON level only.
+    if !has!("neon") {
+        Isa::Scalar
+    } else if !has!("dotprod") {
+        Isa::Neon
+    } else if !has!("i8mm") {
+        Isa::Dotprod
+    } else {
+        Isa::I8mm
+    }
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 fn detect() -> Isa {
     Isa::Scalar
 }
@@ -105,16 +174,58 @@ mod tests {
 
     #[test]
     fn isa_names_round_trip() {
-        for isa in [Isa::Scalar, Isa::Avx2, Isa::Avx512] {
+        for isa in ALL {
             assert_eq!(Isa::from_name(isa.name()), Some(isa));
+            assert_eq!(Isa::from_name(&isa.name().to_uppercase()), Some(isa));
         }
-        assert_eq!(Isa::from_name("neon"), None);
+        assert_eq!(Isa::from_name("sse2"), None);
+        assert_eq!(Isa::from_name(""), None);
     }
 
     #[test]
     fn current_never_exceeds_detected() {
         eprintln!("detected ISA: {}", Isa::detected());
+        eprintln!("current ISA: {}", Isa::current());
+        let avail: Vec<Isa> = Isa::available().collect();
+        eprintln!("available ISA levels: {avail:?}");
+        assert!(Isa::current().is_available());
         assert!(Isa::current() <= Isa::detected());
-        assert_eq!(Isa::available().next(), Some(Isa::Scalar));
+        assert_eq!(avail.first(), Some(&Isa::Scalar));
+        assert_eq!(avail.last(), Some(&Isa::detected()));
+        assert!(avail.windows(2).all(|w| w[0] < w[1]));
+        // Levels of one architecture only.
+        assert!(avail
+            .iter()
+            .all(|i| i.arch() == Arch::Any || i.arch() == avail[avail.len() - 1].arch()));
+        // Test scripts set EMBER_EXPECT_ISA to the level the emulated CPU model must give, so
+        // a log proves each level really ran.
+        if let Ok(want) = std::env::var("EMBER_EXPECT_ISA") {
+            assert_eq!(Isa::detected().name(), want.trim().to_ascii_lowercase());
+        }
+    }
+
+    #[test]
+    fn clamping_is_per_architecture() {
+        let best = Isa::detected();
+        for isa in ALL {
+            let c = isa.clamped();
+            assert!(c.is_available(), "{isa} -> {c}");
+            if isa.is_available() {
+                assert_eq!(c, isa);
+            }
+        }
+        assert_eq!(Isa::Scalar.clamped(), Isa::Scalar);
+        #[cfg(target_arch = "aarch64")]
+        {
+            assert_eq!(Isa::Avx512.clamped(), Isa::Scalar);
+            assert_eq!(Isa::I8mm.clamped(), best);
+            assert!(best >= Isa::Neon, "every aarch64 CPU has NEON");
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert_eq!(Isa::I8mm.clamped(), Isa::Scalar);
+            assert_eq!(Isa::Avx512.clamped(), best);
+        }
+        let _ = best;
     }
 }

@@ -42,8 +42,8 @@ fn scratch_layout(
         got: n,
     };
     let a_bytes = act_row_bytes(w_ty, k)?;
-    let p_bytes = match prepped_tile_fn(isa.min(Isa::detected()), w_ty) {
-        Some(_) => crate::cpu::dot::tile::wide::prep_row_bytes(k / w_ty.block_len()),
+    let p_bytes = match prepped_tile_fn(isa.clamped(), w_ty) {
+        Some(_) => crate::cpu::dot::tile::prep_row_bytes(k / w_ty.block_len()),
         None => 0,
     };
     let quantized = a_bytes.checked_mul(n).ok_or_else(overflow)?;
@@ -138,7 +138,7 @@ pub fn matmul_many_at(
     act_scratch: &mut [u8],
     outs: &mut [MatOut<'_>],
 ) -> Result<(), KernelError> {
-    let isa = isa.min(Isa::detected());
+    let isa = isa.clamped();
     let Some(first) = outs.first() else {
         return Ok(());
     };
@@ -242,9 +242,7 @@ pub fn matmul_many_at(
             // SAFETY: p_bytes != 0 only where `prepped_tile_fn` found a tile at `isa`, which
             // is <= the detected level, so the CPU has the features `prep_row` needs; `ar`
             // holds `nb` blocks of `a_ty` and `pr` is `prep_row_bytes(nb)` = p_bytes long.
-            unsafe {
-                crate::cpu::dot::tile::wide::prep_row(a_ty, ar.as_ptr(), nb, pr.as_mut_ptr())
-            };
+            unsafe { crate::cpu::dot::tile::prep_row(a_ty, ar.as_ptr(), nb, pr.as_mut_ptr()) };
         }
     };
     if n == 1 || pool.n_threads() == 1 || k == 0 {

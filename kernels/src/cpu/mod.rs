@@ -6,6 +6,8 @@ pub(crate) mod block_io;
 pub mod dot;
 pub mod isa;
 pub mod matmul;
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon_f16;
 pub mod pool;
 pub mod quantize;
 pub mod vecops;

@@ -92,11 +92,18 @@ pub(crate) fn check_act(act_ty: GgmlType, k: usize, out_len: usize) -> Result<()
 /// Quantize with a given instruction set. Sizes must have passed [`check_act`]; with other
 /// sizes only the whole blocks that fit in both buffers are written (never out of bounds).
 pub(crate) fn quantize_row(isa: Isa, act_ty: GgmlType, x: &[f32], out: &mut [u8]) {
+    let isa = isa.clamped();
     #[cfg(target_arch = "x86_64")]
     if isa >= Isa::Avx2 {
-        // SAFETY: `isa >= Avx2` only when `Isa::detected()` found AVX2, FMA and F16C
-        // (`Isa::available`/`current` never exceed it, and callers only pass those).
+        // SAFETY: after `clamped`, `isa >= Avx2` only when `Isa::detected()` found AVX2, FMA
+        // and F16C.
         unsafe { x86::quantize_row(act_ty, x, out) };
+        return;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if isa >= Isa::Neon {
+        // SAFETY: NEON is the aarch64 baseline.
+        unsafe { neon::quantize_row(act_ty, x, out) };
         return;
     }
     let _ = isa;
@@ -387,6 +394,157 @@ pub(crate) mod x86 {
     }
 }
 
+/// aarch64 NEON activation quantizers (every aarch64 level), byte-identical to the scalar twins:
+/// `fcvtns` rounds to nearest with ties to even like `round_ties_even` (and sends NaN to 0 like
+/// `as i32`), the saturating narrows clamp like `clamp(-128, 127)`, and `fmaxnm` skips NaN like
+/// the scalar `>` fold.
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon {
+    use super::*;
+    use crate::cpu::neon_f16::f32x8_to_f16;
+    use std::arch::aarch64::*;
+    use std::mem::size_of;
+
+    /// # Safety
+    /// Callable on every aarch64 CPU (NEON is the baseline). Every load and store below is
+    /// from or to a sub-slice whose length the loop bounds guarantee (commented at each).
+    pub(crate) unsafe fn quantize_row(act_ty: GgmlType, x: &[f32], out: &mut [u8]) {
+        match act_ty {
+            GgmlType::Q8_0 => q8_0_1::<false>(x, out),
+            GgmlType::Q8_1 => q8_0_1::<true>(x, out),
+            GgmlType::Q8_K => q8_k(x, out),
+            GgmlType::F16 => f16(x, out),
+            GgmlType::BF16 => bf16(x, out),
+            _ => scalar::quantize_row(act_ty, x, out),
+        }
+    }
+
+    /// Round 16 floats (times `mul`) to saturated signed bytes.
+    #[inline(always)]
+    unsafe fn round16(x: &[f32], mul: float32x4_t) -> int8x16_t {
+        let x = &x[..16];
+        // SAFETY (loads): `x` is 16 floats.
+        let q = |k: usize| vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x.as_ptr().add(4 * k)), mul));
+        let lo = vcombine_s16(vqmovn_s32(q(0)), vqmovn_s32(q(1)));
+        let hi = vcombine_s16(vqmovn_s32(q(2)), vqmovn_s32(q(3)));
+        vcombine_s8(vqmovn_s16(lo), vqmovn_s16(hi))
+    }
+
+    unsafe fn q8_0_1<const Q8_1: bool>(x: &[f32], out: &mut [u8]) {
+        let bb = if Q8_1 {
+            size_of::<BlockQ8_1>()
+        } else {
+            size_of::<BlockQ8_0>()
+        };
+        for (xb, ob) in x.chunks_exact(QK).zip(out.chunks_exact_mut(bb)) {
+            // SAFETY: `xb` is 32 floats: loads at 0, 4, .., 28.
+            let mut m = vdupq_n_f32(0.0);
+            for k in 0..8 {
+                m = vmaxnmq_f32(m, vabsq_f32(vld1q_f32(xb.as_ptr().add(4 * k))));
+            }
+            let amax = vmaxnmvq_f32(m);
+            let amax = if amax > 0.0 { amax } else { 0.0 };
+            let d = amax / 127.0;
+            let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+            let mul = vdupq_n_f32(id);
+            let q0 = round16(&xb[..16], mul);
+            let q1 = round16(&xb[16..], mul);
+            let qs_off = if Q8_1 {
+                let sum = vaddlvq_s8(q0) as i32 + vaddlvq_s8(q1) as i32;
+                ob[2..4].copy_from_slice(&f32_to_f16(d * sum as f32).to_le_bytes());
+                4
+            } else {
+                2
+            };
+            ob[..2].copy_from_slice(&f32_to_f16(d).to_le_bytes());
+            let qs = &mut ob[qs_off..qs_off + 32];
+            // SAFETY: `qs` is 32 writable bytes.
+            vst1q_s8(qs.as_mut_ptr() as *mut i8, q0);
+            vst1q_s8(qs.as_mut_ptr().add(16) as *mut i8, q1);
+        }
+    }
+
+    /// Q8_K with the reference formula (the max search stays scalar: first value on ties).
+    unsafe fn q8_k(x: &[f32], out: &mut [u8]) {
+        let max127 = vdupq_n_s32(127);
+        for (xb, ob) in x
+            .chunks_exact(QK_K)
+            .zip(out.chunks_exact_mut(size_of::<BlockQ8K>()))
+        {
+            let (max, amax) = scalar::q8_k_max(xb);
+            if amax == 0.0 {
+                ob.fill(0);
+                continue;
+            }
+            let iscale = -127.0 / max;
+            let mul = vdupq_n_f32(iscale);
+            for g in 0..QK_K / 16 {
+                let xg = &xb[16 * g..16 * g + 16];
+                // SAFETY (loads): `xg` is 16 floats.
+                let r = |k: usize| {
+                    let v = vmulq_f32(vld1q_f32(xg.as_ptr().add(4 * k)), mul);
+                    vminq_s32(vcvtnq_s32_f32(v), max127)
+                };
+                let lo = vcombine_s16(vqmovn_s32(r(0)), vqmovn_s32(r(1)));
+                let hi = vcombine_s16(vqmovn_s32(r(2)), vqmovn_s32(r(3)));
+                let q = vcombine_s8(vqmovn_s16(lo), vqmovn_s16(hi));
+                let qs = &mut ob[4 + 16 * g..4 + 16 * g + 16];
+                // SAFETY: `qs` is 16 writable bytes.
+                vst1q_s8(qs.as_mut_ptr() as *mut i8, q);
+                let bsum = vaddlvq_s8(q);
+                ob[4 + QK_K + 2 * g..4 + QK_K + 2 * g + 2].copy_from_slice(&bsum.to_le_bytes());
+            }
+            ob[..4].copy_from_slice(&(1.0 / iscale).to_le_bytes());
+        }
+    }
+
+    /// F32 → F16 bits with `fcvtn` (round to nearest even, like `half` and ggml).
+    unsafe fn f16(x: &[f32], out: &mut [u8]) {
+        let n = x.len().min(out.len() / 2);
+        let mut i = 0;
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n: 8 floats at x[i..] and 16 bytes at out[2i..] are in bounds.
+            let h = f32x8_to_f16(
+                vld1q_f32(x.as_ptr().add(i)),
+                vld1q_f32(x.as_ptr().add(i + 4)),
+            );
+            vst1q_u8(out.as_mut_ptr().add(2 * i), vreinterpretq_u8_u16(h));
+            i += 8;
+        }
+        scalar::quantize_row(GgmlType::F16, &x[i..n], &mut out[2 * i..2 * n]);
+    }
+
+    /// [`f32_to_bf16`] on 4 lanes.
+    #[inline(always)]
+    unsafe fn bf16x4(v: float32x4_t) -> uint16x4_t {
+        let u = vreinterpretq_u32_f32(v);
+        let is_nan = vcgtq_u32(
+            vandq_u32(u, vdupq_n_u32(0x7fff_ffff)),
+            vdupq_n_u32(0x7f80_0000),
+        );
+        let quiet = vorrq_u32(vshrq_n_u32::<16>(u), vdupq_n_u32(64));
+        let odd = vandq_u32(vshrq_n_u32::<16>(u), vdupq_n_u32(1));
+        let rounded = vshrq_n_u32::<16>(vaddq_u32(u, vaddq_u32(vdupq_n_u32(0x7fff), odd)));
+        vmovn_u32(vbslq_u32(is_nan, quiet, rounded))
+    }
+
+    unsafe fn bf16(x: &[f32], out: &mut [u8]) {
+        let n = x.len().min(out.len() / 2);
+        let mut i = 0;
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n: 8 floats at x[i..] and 16 bytes at out[2i..] are in bounds.
+            let lo = bf16x4(vld1q_f32(x.as_ptr().add(i)));
+            let hi = bf16x4(vld1q_f32(x.as_ptr().add(i + 4)));
+            vst1q_u8(
+                out.as_mut_ptr().add(2 * i),
+                vreinterpretq_u8_u16(vcombine_u16(lo, hi)),
+            );
+            i += 8;
+        }
+        scalar::quantize_row(GgmlType::BF16, &x[i..n], &mut out[2 * i..2 * n]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,6 +575,44 @@ mod tests {
                         quantize_row(isa, ty, &x, &mut b);
                         assert_eq!(a, b, "{ty} at {isa}, k={k}, scale={scale}");
                     }
+                }
+            }
+        }
+    }
+
+    /// Non-finite and signed-zero inputs: the NEON quantizers give the scalar twins' bytes
+    /// (NaN skipped by the max search and quantized to 0, infinities, −0.0).
+    #[cfg(target_arch = "aarch64")]
+    #[test]
+    fn neon_quantizers_match_scalar_on_special_values() {
+        let mut rng = Rng::new(8);
+        let specials = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            0.0,
+            1e-40,
+            -65520.0,
+        ];
+        for isa in Isa::available().filter(|&i| i > Isa::Scalar) {
+            for ty in ACT_TYPES {
+                for case in 0..specials.len() + 2 {
+                    let mut x = rng.vec_f32(512, 3.0);
+                    match case {
+                        c if c < specials.len() => {
+                            for j in (c..512).step_by(37) {
+                                x[j] = specials[c];
+                            }
+                        }
+                        c if c == specials.len() => x.fill(f32::NAN),
+                        _ => x.fill(-0.0),
+                    }
+                    let bytes = ty.row_bytes(512).unwrap() as usize;
+                    let (mut a, mut b) = (vec![0xAAu8; bytes], vec![0x55u8; bytes]);
+                    scalar::quantize_row(ty, &x, &mut a);
+                    quantize_row(isa, ty, &x, &mut b);
+                    assert_eq!(a, b, "{ty} at {isa}, case {case}");
                 }
             }
         }

@@ -2,8 +2,9 @@
 //!
 //! All of them work on the common prefix when slice lengths differ (they never panic); callers
 //! are expected to pass equal lengths. f16 values are raw IEEE half bits (`u16`), as stored in
-//! an f16 KV cache. SIMD versions (AVX2+FMA+F16C, also used at the AVX-512 level) differ from
-//! the scalar twins only by summation order (dots) or not at all (axpy, conversions).
+//! an f16 KV cache. SIMD versions (AVX2+FMA+F16C, also used at the AVX-512 level; NEON on
+//! aarch64, at every aarch64 level) differ from the scalar twins only by summation order (dots),
+//! by the fused multiply-add (axpy), or not at all (conversions).
 
 use crate::cpu::isa::Isa;
 use ember_quant::blocks::{f16_to_f32, f32_to_f16};
@@ -42,9 +43,14 @@ pub fn f16_to_f32_slice(src: &[u16], dst: &mut [f32]) {
 macro_rules! dispatch {
     ($isa:expr, $simd:ident($($arg:expr),*), $scalar:expr) => {{
         #[cfg(target_arch = "x86_64")]
-        if $isa.min(Isa::detected()) >= Isa::Avx2 {
+        if $isa.clamped() >= Isa::Avx2 {
             // SAFETY: the level is clamped to `Isa::detected()`, so AVX2, FMA and F16C exist.
             return unsafe { x86::$simd($($arg),*) };
+        }
+        #[cfg(target_arch = "aarch64")]
+        if $isa.clamped() >= Isa::Neon {
+            // SAFETY: NEON is the aarch64 baseline (and the level is an available one).
+            return unsafe { neon::$simd($($arg),*) };
         }
         let _ = $isa;
         $scalar
@@ -261,6 +267,191 @@ mod x86 {
         }
         for j in i..n {
             dst[j] = ember_quant::blocks::f16_to_f32(src[j]);
+        }
+    }
+}
+
+/// aarch64 NEON versions (every aarch64 level: nothing here gains from `sdot`/`smmla`).
+///
+/// # Safety (all functions)
+/// Callable on every aarch64 CPU. Pointer offsets stay below `n`, the common length, in steps
+/// that end at or before `n` (the `i + 16 <= n` / `i + 4 <= n` loop conditions); the scalar
+/// tails use safe indexing.
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon {
+    use crate::cpu::neon_f16::{f16x4_to_f32, f16x8_to_f32, f32x8_to_f16};
+    use ember_quant::blocks::{f16_to_f32 as h2f, f32_to_f16 as f2h};
+    use std::arch::aarch64::*;
+
+    #[inline(always)]
+    unsafe fn sum4(acc: [float32x4_t; 4]) -> f32 {
+        vaddvq_f32(vaddq_f32(
+            vaddq_f32(acc[0], acc[1]),
+            vaddq_f32(acc[2], acc[3]),
+        ))
+    }
+
+    /// 4 f16 (raw bits) at `p` as f32.
+    #[inline(always)]
+    unsafe fn load_h4(p: *const u16) -> float32x4_t {
+        f16x4_to_f32(vld1_u16(p))
+    }
+
+    pub(crate) unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [vdupq_n_f32(0.0); 4];
+        let mut i = 0;
+        while i + 16 <= n {
+            for (j, s) in acc.iter_mut().enumerate() {
+                *s = vfmaq_f32(
+                    *s,
+                    vld1q_f32(pa.add(i + 4 * j)),
+                    vld1q_f32(pb.add(i + 4 * j)),
+                );
+            }
+            i += 16;
+        }
+        while i + 4 <= n {
+            acc[0] = vfmaq_f32(acc[0], vld1q_f32(pa.add(i)), vld1q_f32(pb.add(i)));
+            i += 4;
+        }
+        let mut s = sum4(acc);
+        for j in i..n {
+            s += a[j] * b[j];
+        }
+        s
+    }
+
+    pub(crate) unsafe fn axpy_f32(a: f32, x: &[f32], y: &mut [f32]) {
+        let n = x.len().min(y.len());
+        let va = vdupq_n_f32(a);
+        let mut i = 0;
+        while i + 4 <= n {
+            let py = y.as_mut_ptr().add(i);
+            vst1q_f32(
+                py,
+                vfmaq_f32(vld1q_f32(py), va, vld1q_f32(x.as_ptr().add(i))),
+            );
+            i += 4;
+        }
+        for j in i..n {
+            y[j] += a * x[j];
+        }
+    }
+
+    pub(crate) unsafe fn dot_f16(k: &[u16], q: &[f32]) -> f32 {
+        let n = k.len().min(q.len());
+        let (pk, pq) = (k.as_ptr(), q.as_ptr());
+        let mut acc = [vdupq_n_f32(0.0); 4];
+        let mut i = 0;
+        while i + 16 <= n {
+            let (k0, k1) = f16x8_to_f32(vld1q_u16(pk.add(i)));
+            let (k2, k3) = f16x8_to_f32(vld1q_u16(pk.add(i + 8)));
+            acc[0] = vfmaq_f32(acc[0], k0, vld1q_f32(pq.add(i)));
+            acc[1] = vfmaq_f32(acc[1], k1, vld1q_f32(pq.add(i + 4)));
+            acc[2] = vfmaq_f32(acc[2], k2, vld1q_f32(pq.add(i + 8)));
+            acc[3] = vfmaq_f32(acc[3], k3, vld1q_f32(pq.add(i + 12)));
+            i += 16;
+        }
+        while i + 4 <= n {
+            acc[0] = vfmaq_f32(acc[0], load_h4(pk.add(i)), vld1q_f32(pq.add(i)));
+            i += 4;
+        }
+        let mut s = sum4(acc);
+        for j in i..n {
+            s += h2f(k[j]) * q[j];
+        }
+        s
+    }
+
+    pub(crate) unsafe fn axpy_f16(a: f32, v: &[u16], y: &mut [f32]) {
+        let n = v.len().min(y.len());
+        let va = vdupq_n_f32(a);
+        let mut i = 0;
+        while i + 4 <= n {
+            let py = y.as_mut_ptr().add(i);
+            vst1q_f32(py, vfmaq_f32(vld1q_f32(py), va, load_h4(v.as_ptr().add(i))));
+            i += 4;
+        }
+        for j in i..n {
+            y[j] += a * h2f(v[j]);
+        }
+    }
+
+    pub(crate) unsafe fn f32_to_f16(src: &[f32], dst: &mut [u16]) {
+        let n = src.len().min(dst.len());
+        let mut i = 0;
+        while i + 8 <= n {
+            let (lo, hi) = (
+                vld1q_f32(src.as_ptr().add(i)),
+                vld1q_f32(src.as_ptr().add(i + 4)),
+            );
+            vst1q_u16(dst.as_mut_ptr().add(i), f32x8_to_f16(lo, hi));
+            i += 8;
+        }
+        for j in i..n {
+            dst[j] = f2h(src[j]);
+        }
+    }
+
+    pub(crate) unsafe fn f16_to_f32(src: &[u16], dst: &mut [f32]) {
+        let n = src.len().min(dst.len());
+        let mut i = 0;
+        while i + 8 <= n {
+            let (lo, hi) = f16x8_to_f32(vld1q_u16(src.as_ptr().add(i)));
+            vst1q_f32(dst.as_mut_ptr().add(i), lo);
+            vst1q_f32(dst.as_mut_ptr().add(i + 4), hi);
+            i += 8;
+        }
+        for j in i..n {
+            dst[j] = h2f(src[j]);
+        }
+    }
+
+    /// `out = Σ_j p[j] · v[j·stride ..][..out.len()]`, accumulated per element in key order
+    /// from zero with the same fused multiply-adds as repeated [`axpy_f16`] (same bits), 16
+    /// columns at a time in registers.
+    ///
+    /// # Safety
+    /// Value rows `v + j·stride` (j < p.len()) hold `out.len()` f16 values.
+    pub(crate) unsafe fn weighted_sum_f16(
+        v: *const u16,
+        stride: usize,
+        p: &[f32],
+        out: &mut [f32],
+    ) {
+        let n = out.len();
+        let op = out.as_mut_ptr();
+        let mut c = 0;
+        while c + 16 <= n {
+            let mut acc = [vdupq_n_f32(0.0); 4];
+            for (j, &pj) in p.iter().enumerate() {
+                let a = vdupq_n_f32(pj);
+                let vr = v.add(j * stride + c);
+                for (t, y) in acc.iter_mut().enumerate() {
+                    *y = vfmaq_f32(*y, a, load_h4(vr.add(4 * t)));
+                }
+            }
+            for (t, y) in acc.iter().enumerate() {
+                vst1q_f32(op.add(c + 4 * t), *y);
+            }
+            c += 16;
+        }
+        while c + 4 <= n {
+            let mut y = vdupq_n_f32(0.0);
+            for (j, &pj) in p.iter().enumerate() {
+                y = vfmaq_f32(y, vdupq_n_f32(pj), load_h4(v.add(j * stride + c)));
+            }
+            vst1q_f32(op.add(c), y);
+            c += 4;
+        }
+        for t in c..n {
+            let mut y = 0.0f32;
+            for (j, &pj) in p.iter().enumerate() {
+                y += pj * h2f(*v.add(j * stride + t));
+            }
+            out[t] = y;
         }
     }
 }

@@ -4,12 +4,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::session_args::DraftArgs;
 use crate::CliResult;
 
 #[derive(Args)]
 pub struct BenchArgs {
     /// Model files (repeatable).
-    #[arg(short = 'm', long = "model", required = true)]
+    #[arg(short = 'm', long = "model", required = true, value_parser = crate::session_args::model_arg)]
     models: Vec<PathBuf>,
     /// Prompt length of the prompt-processing test (0 skips it).
     #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
@@ -44,6 +45,13 @@ pub struct BenchArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Also measure speculative decoding with this draft model: greedy generation of -n tokens
+    /// from a code prompt, by each -m model alone and with the draft, side by side.
+    #[command(flatten)]
+    draft: DraftArgs,
+    /// The prompt of the speculative test (default: a chat-templated code request).
+    #[arg(long, requires = "draft")]
+    prompt: Option<String>,
 }
 
 pub fn command(a: BenchArgs) -> CliResult {
@@ -70,18 +78,34 @@ pub fn command(a: BenchArgs) -> CliResult {
         );
     }
     for path in &a.models {
-        let (s, results) = ember::bench::bench_model(path, &params)?;
+        let (s, mut results) = ember::bench::bench_model(path, &params)?;
+        if let Some(draft) = &a.draft.draft {
+            let dp = ember::DraftParams {
+                max: a.draft.draft_max,
+                p_min: a.draft.draft_p_min,
+                ..ember::DraftParams::default()
+            };
+            let prompt = a
+                .prompt
+                .as_deref()
+                .unwrap_or(ember::bench::SPECULATIVE_PROMPT);
+            results.extend(ember::bench::bench_speculative(
+                path, draft, &params, dp, prompt,
+            )?);
+        }
         if !a.json {
             for r in &results {
                 println!(
-                    "| {:<36} | {:>9.1} | {:>8.1} | {:>7} | {:>8} | {:>11.2} ± {:>6.2} |",
+                    "| {:<36} | {:>9.1} | {:>8.1} | {:>7} | {:>8} | {:>11.2} ± {:>6.2} |{}",
                     r.model,
                     r.file_bytes as f64 / 1048576.0,
                     r.n_params as f64 / 1e6,
                     r.threads,
                     r.test,
                     r.mean,
-                    r.stddev
+                    r.stddev,
+                    r.acceptance
+                        .map_or(String::new(), |p| format!(" {:.0}% accepted", 100.0 * p))
                 );
             }
             let rss = s

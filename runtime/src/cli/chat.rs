@@ -6,7 +6,10 @@ use clap::Args;
 use ember::chat::{ChatMessage, ChatTemplate};
 use ember::{GenerateParams, Sampler};
 
-use crate::session_args::{load, ConstraintArgs, ModelArgs, SamplingArgs};
+use crate::session_args::{
+    leaving_device_note, load_scoring, ConstraintArgs, ConsultantArgs, DraftArgs, ModelArgs,
+    SamplingArgs,
+};
 use crate::CliResult;
 
 #[derive(Args)]
@@ -18,6 +21,12 @@ pub struct ChatArgs {
     /// Every reply follows this constraint (docs/constraints.md).
     #[command(flatten)]
     constraint: ConstraintArgs,
+    #[command(flatten)]
+    draft: DraftArgs,
+    /// Below the threshold a turn is answered by the consultant (not streamed: the primary's
+    /// reply is kept only once its confidence is known).
+    #[command(flatten)]
+    consultant: ConsultantArgs,
     /// System prompt.
     #[arg(long = "system")]
     system: Option<String>,
@@ -28,7 +37,17 @@ pub struct ChatArgs {
 
 pub fn command(a: ChatArgs) -> CliResult {
     let spec = a.constraint.spec()?;
-    let (model, mut session) = load(&a.model)?;
+    let hybrids = [
+        spec.is_some(),
+        a.draft.draft.is_some(),
+        a.consultant.consultant.is_some(),
+    ];
+    if hybrids.iter().filter(|&&on| on).count() > 1 {
+        return Err("a constraint, a draft and a consultant cannot be combined yet".into());
+    }
+    let (model, mut session) = load_scoring(&a.model, a.draft.logits_tail())?;
+    let mut draft = a.draft.load(&a.model, &session)?;
+    let mut cascade = a.consultant.load(&a.model)?;
     // Compiled once up front (a bad constraint fails before the first turn), restarted per reply.
     let constraint = match &spec {
         Some(spec) => {
@@ -64,23 +83,61 @@ pub fn command(a: ChatArgs) -> CliResult {
         // Render the whole conversation, keep the cached tokens it starts with, and evaluate only
         // the rest: the KV cache carries over from turn to turn.
         let ids = tok.encode(&tmpl.render(&messages, true)?, false, true)?;
+        if let Some(cascade) = cascade.as_mut() {
+            let question = ember::cascade::Question {
+                prompt: "",
+                messages: Some(&messages),
+                params: &params,
+                sampler: a.sampling.params(),
+            };
+            let threshold = cascade.threshold;
+            let destination = cascade.consultant.destination().map(str::to_owned);
+            let o = cascade.generate(&mut session, &ids, &mut sampler, &question, |c| {
+                if let Some(d) = &destination {
+                    leaving_device_note(d, c, threshold);
+                }
+            })?;
+            println!("{}", o.text);
+            if o.escalated {
+                eprintln!(
+                    "[ember] answered by {} (confidence {:.3} < {threshold})",
+                    cascade.consultant.name(),
+                    o.confidence
+                );
+            }
+            if o.primary.stop_reason == ember::StopReason::ContextFull {
+                eprintln!(
+                    "[ember] context full ({} tokens): start a new chat",
+                    session.n_ctx()
+                );
+                break;
+            }
+            messages.push(ChatMessage::new("assistant", o.text));
+            continue;
+        }
         let keep = session.reuse_prefix(&ids);
         let mut out = std::io::stdout();
         let mut reply = match &constraint {
             Some((spec, vocab)) => Some(ember::Constraint::new(spec, vocab)?),
             None => None,
         };
-        let gen = session.generate_constrained(
-            &ids[keep..],
-            &mut sampler,
-            &params,
-            reply.as_mut(),
-            |text| {
-                let _ = out.write_all(text.as_bytes());
-                let _ = out.flush();
-                true
-            },
-        )?;
+        let stream = |text: &str| {
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+            true
+        };
+        let gen = match draft.as_mut() {
+            Some(d) => {
+                session.generate_speculative(&ids[keep..], &mut sampler, &params, d, stream)?
+            }
+            None => session.generate_constrained(
+                &ids[keep..],
+                &mut sampler,
+                &params,
+                reply.as_mut(),
+                stream,
+            )?,
+        };
         println!();
         if gen.stop_reason == ember::StopReason::ContextFull {
             eprintln!(

@@ -8,13 +8,16 @@ use clap::Args;
 use ember::eval::{self, require, EvalParams, ModelReport};
 use ember::SamplerParams;
 
+use crate::eval_cascade;
+use crate::session_args::{ConsultantArgs, ConsultantSource};
+
 #[derive(Args)]
 pub struct EvalArgs {
     /// Task file (JSON Lines; format in docs/eval.md).
     #[arg(long)]
     task: PathBuf,
     /// Model files (repeatable): GGUF, HF checkpoint directory or ember .safetensors.
-    #[arg(short = 'm', long = "model", required = true)]
+    #[arg(short = 'm', long = "model", required = true, value_parser = crate::session_args::model_arg)]
     models: Vec<PathBuf>,
     /// Constraints, e.g. "accuracy>=0.8,p95_ms<=800,rss_mb<=1200": names the smallest model
     /// that meets them all (exit status 3 when none does).
@@ -65,6 +68,10 @@ pub struct EvalArgs {
     /// Engine: cpu, gpu, auto or burn-cpu.
     #[arg(long, default_value = "cpu")]
     device: ember::DeviceChoice,
+    /// With --consultant: every -m model is a primary, the consultant answers every item too,
+    /// and a table shows the cascade at each threshold (--require then picks the threshold).
+    #[command(flatten)]
+    consultant: ConsultantArgs,
 }
 
 pub fn command(a: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -76,7 +83,13 @@ pub fn command(a: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     eval::preflight(&items)?;
     // Fail before the first item, not after an hour on the first model: every file must load
     // (mapped, so this reads headers, not weights).
-    for m in &a.models {
+    let local_consultant = match a.consultant.source() {
+        Some(ConsultantSource::Local(p)) => {
+            Some(crate::session_args::model_arg(&p.to_string_lossy())?)
+        }
+        _ => None,
+    };
+    for m in a.models.iter().chain(&local_consultant) {
         if !m.exists() {
             return Err(format!("{}: no such model file or folder", m.display()).into());
         }
@@ -114,7 +127,47 @@ pub fn command(a: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         reports.push(report);
         all_results.extend(results);
     }
+    let consultant = match a.consultant.source() {
+        None => None,
+        Some(ConsultantSource::Local(_)) => {
+            let path = local_consultant.clone().unwrap_or_default();
+            bar.set_message(format!("consultant {}", eval::model_name(&path)));
+            bar.inc_length(items.len() as u64);
+            Some(eval::eval_model(&path, &items, &params, |_| bar.inc(1))?)
+        }
+        Some(ConsultantSource::Remote(url)) => Some(eval_cascade::remote(
+            &a.consultant,
+            &url,
+            &items,
+            &params,
+            &bar,
+        )?),
+    };
     bar.finish_and_clear();
+    let cascades = match &consultant {
+        Some((c_report, c_results)) => {
+            let mut out = Vec::new();
+            let mut offset = 0;
+            for r in &reports {
+                let p_results = &all_results[offset..offset + r.items];
+                offset += r.items;
+                out.push(eval_cascade::Sweep::new(
+                    r,
+                    p_results,
+                    c_report,
+                    c_results,
+                    &a.consultant,
+                    constraints.as_deref(),
+                ));
+            }
+            out
+        }
+        None => Vec::new(),
+    };
+    if let Some((c_report, c_results)) = consultant {
+        reports.push(c_report);
+        all_results.extend(c_results);
+    }
 
     if let Some(out) = &a.out {
         write_atomically(out, |f| {
@@ -132,7 +185,10 @@ pub fn command(a: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Some(c) => reports.iter().map(|r| require::check(r, c)).collect(),
         None => Vec::new(),
     };
-    let decision = constraints.as_ref().map(|c| require::decide(&reports, c));
+    let decision = constraints
+        .as_ref()
+        .filter(|_| cascades.is_empty())
+        .map(|c| require::decide(&reports, c));
 
     if a.json {
         let models: Vec<serde_json::Value> = reports
@@ -151,9 +207,15 @@ pub fn command(a: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         if let Some(d) = &decision {
             out["decision"] = serde_json::to_value(d)?;
         }
+        if !cascades.is_empty() {
+            out["cascades"] = serde_json::to_value(&cascades)?;
+        }
         println!("{out}");
     } else if a.csv {
         print_csv(&reports, &checks);
+        for c in &cascades {
+            c.print_csv();
+        }
     } else {
         print_table(&reports, &checks);
         if let Some(d) = &decision {
@@ -162,9 +224,15 @@ pub fn command(a: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 println!("{line}");
             }
         }
+        for c in &cascades {
+            println!();
+            c.print_table();
+        }
     }
+    let cascade_failed = constraints.is_some() && cascades.iter().any(|c| c.chosen.is_none());
     Ok(match &decision {
         Some(d) if d.chosen.is_none() => ExitCode::from(3),
+        _ if cascade_failed => ExitCode::from(3),
         _ => ExitCode::SUCCESS,
     })
 }

@@ -9,7 +9,8 @@ use crate::CliResult;
 
 #[derive(Args)]
 pub struct InfoArgs {
-    /// Model file (GGUF).
+    /// Model file (GGUF), or a registry name.
+    #[arg(value_parser = crate::session_args::model_arg)]
     file: PathBuf,
     /// Context length for the memory estimate (0: the training context).
     #[arg(short = 'c', long = "ctx-size", default_value_t = 4096)]

@@ -10,10 +10,16 @@ mod bench;
 mod chat;
 #[cfg(feature = "eval")]
 mod eval;
+#[cfg(feature = "eval")]
+mod eval_cascade;
 mod gpu_info;
 mod info;
+#[cfg(feature = "net")]
+mod list;
 mod perplexity;
 mod plan;
+#[cfg(feature = "net")]
+mod pull;
 mod quantize;
 mod run;
 mod session_args;
@@ -50,6 +56,12 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Predict resident memory, speed and whether a model fits on a device, without running there.
     Plan(plan::PlanArgs),
+    /// Download a model by name (`ember list` shows them) into the models cache.
+    #[cfg(feature = "net")]
+    Pull(pull::PullArgs),
+    /// The models `ember pull` knows, which are downloaded, and other model files in the cache.
+    #[cfg(feature = "net")]
+    List(list::ListArgs),
 }
 
 /// Rust ignores SIGPIPE, so once the reader of a pipe is gone (`ember info m.gguf | head`) every
@@ -81,6 +93,10 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Plan(a) => plan::command(a),
+        #[cfg(feature = "net")]
+        Command::Pull(a) => pull::command(a),
+        #[cfg(feature = "net")]
+        Command::List(a) => list::command(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

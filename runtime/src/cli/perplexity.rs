@@ -11,7 +11,7 @@ use crate::CliResult;
 #[derive(Args)]
 pub struct PerplexityArgs {
     /// Model (GGUF file, HF checkpoint directory or ember .safetensors file).
-    #[arg(short = 'm', long = "model")]
+    #[arg(short = 'm', long = "model", value_parser = crate::session_args::model_arg)]
     model: PathBuf,
     /// Text file.
     #[arg(short = 'f', long = "file")]

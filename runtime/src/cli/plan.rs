@@ -10,7 +10,7 @@ use ember::{LoadParams, Model, SessionParams};
 #[derive(Args)]
 pub struct PlanArgs {
     /// Model file (GGUF, HF checkpoint directory or ember .safetensors).
-    #[arg(short = 'm', long = "model", required_unless_present = "calibrate")]
+    #[arg(short = 'm', long = "model", required_unless_present = "calibrate", value_parser = crate::session_args::model_arg)]
     model: Option<PathBuf>,
     /// Device: a profile name, `all` (every profile) or `this` (measure this machine).
     #[arg(long, default_value = "this")]

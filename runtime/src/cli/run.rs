@@ -7,7 +7,10 @@ use clap::Args;
 use ember::chat::{ChatMessage, ChatTemplate};
 use ember::{GenerateParams, Sampler};
 
-use crate::session_args::{load_scoring, ConstraintArgs, DraftArgs, ModelArgs, SamplingArgs};
+use crate::session_args::{
+    leaving_device_note, load_scoring, ConstraintArgs, ConsultantArgs, DraftArgs, ModelArgs,
+    SamplingArgs,
+};
 use crate::CliResult;
 
 #[derive(Args)]
@@ -20,6 +23,8 @@ pub struct RunArgs {
     constraint: ConstraintArgs,
     #[command(flatten)]
     draft: DraftArgs,
+    #[command(flatten)]
+    consultant: ConsultantArgs,
     /// Prompt text.
     #[arg(short = 'p', long, conflicts_with = "file")]
     prompt: Option<String>,
@@ -55,8 +60,12 @@ pub fn command(a: RunArgs) -> CliResult {
     if spec.is_some() && a.draft.draft.is_some() {
         return Err("a constraint and a draft model cannot be combined yet".into());
     }
+    if a.consultant.consultant.is_some() && (spec.is_some() || a.draft.draft.is_some()) {
+        return Err("a consultant cannot be combined with a constraint or a draft yet".into());
+    }
     let (model, mut session) = load_scoring(&a.model, a.draft.logits_tail())?;
     let mut draft = a.draft.load(&a.model, &session)?;
+    let mut cascade = a.consultant.load(&a.model)?;
     // Compiled before anything is generated: a bad schema, regex or grammar fails here.
     let mut constraint = match &spec {
         Some(spec) => {
@@ -65,9 +74,10 @@ pub fn command(a: RunArgs) -> CliResult {
         }
         None => None,
     };
+    let raw_prompt = prompt.clone();
+    let conversation = [ChatMessage::new("user", prompt.clone())];
     if a.chat_template {
-        prompt =
-            ChatTemplate::for_model(&model)?.render(&[ChatMessage::new("user", prompt)], true)?;
+        prompt = ChatTemplate::for_model(&model)?.render(&conversation, true)?;
     }
     let tok = model.tokenizer();
     // A chat-templated prompt already carries its BOS (if the template adds one).
@@ -92,6 +102,22 @@ pub fn command(a: RunArgs) -> CliResult {
         }
         true
     };
+    if let Some(cascade) = cascade.as_mut() {
+        let question = ember::cascade::Question {
+            prompt: &raw_prompt,
+            messages: a.chat_template.then_some(conversation.as_slice()),
+            params: &params,
+            sampler: a.sampling.params(),
+        };
+        let threshold = cascade.threshold;
+        let destination = cascade.consultant.destination().map(str::to_owned);
+        let outcome = cascade.generate(&mut session, &ids, &mut sampler, &question, |c| {
+            if let Some(d) = &destination {
+                leaving_device_note(d, c, threshold);
+            }
+        })?;
+        return report_cascade(&a, &model, &ids, &outcome, cascade);
+    }
     let gen = match draft.as_mut() {
         Some(d) => session.generate_speculative(&ids, &mut sampler, &params, d, stream)?,
         None => session.generate_constrained(
@@ -143,6 +169,66 @@ pub fn command(a: RunArgs) -> CliResult {
                 100.0 * gen.draft_accepted as f64 / gen.drafted.max(1) as f64
             );
         }
+    }
+    Ok(())
+}
+
+/// The cascade's answer: streamed text is not possible (the primary's answer is only kept once
+/// its confidence is known), so the chosen answer is printed whole.
+fn report_cascade(
+    a: &RunArgs,
+    model: &ember::Model,
+    ids: &[u32],
+    o: &ember::cascade::Outcome,
+    cascade: &ember::Cascade,
+) -> CliResult {
+    let answered_by = if o.escalated {
+        cascade.consultant.name()
+    } else {
+        model
+            .path()
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    };
+    let consultant_ms = o
+        .consultant
+        .as_ref()
+        .map_or(0.0, |c| c.latency.as_secs_f64() * 1e3);
+    let primary_ms = (o.primary.prompt_time + o.primary.generate_time).as_secs_f64() * 1e3;
+    if a.json {
+        let report = serde_json::json!({
+            "model": model.path(),
+            "prompt_ids": ids,
+            "text": o.text,
+            "answered_by": answered_by,
+            "escalated": o.escalated,
+            "confidence": o.confidence,
+            "confidence_score": cascade.score.name(),
+            "threshold": cascade.threshold,
+            "primary_text": o.primary.text,
+            "primary_generated_ids": o.primary.tokens,
+            "primary_ms": primary_ms,
+            "consultant": cascade.consultant.name(),
+            "consultant_ms": o.consultant.as_ref().map(|_| consultant_ms),
+            "consultant_tokens": o.consultant.as_ref().and_then(|c| c.tokens),
+            "peak_rss_bytes": ember::rss::peak_rss_bytes(),
+        });
+        println!("{report}");
+    } else {
+        println!("{}", o.text);
+        eprintln!(
+            "\n[ember] {} answered: primary confidence {:.3} ({}) {} {} | primary {primary_ms:.0} ms{}",
+            answered_by,
+            o.confidence,
+            cascade.score.name(),
+            if o.escalated { "<" } else { ">=" },
+            cascade.threshold,
+            if o.escalated {
+                format!(", consultant {consultant_ms:.0} ms")
+            } else {
+                String::new()
+            }
+        );
     }
     Ok(())
 }

@@ -7,10 +7,19 @@ use std::sync::Arc;
 use clap::Args;
 use ember::{LoadParams, Model, SamplerParams, Session, SessionParams};
 
+/// A `-m` value: a model file or folder, or the name of a model in the registry (`ember list`)
+/// that `ember pull` has fetched into the models cache.
+pub fn model_arg(s: &str) -> Result<PathBuf, String> {
+    #[cfg(feature = "net")]
+    return ember::pull::resolve_model(s).map_err(|e| e.to_string());
+    #[cfg(not(feature = "net"))]
+    Ok(PathBuf::from(s))
+}
+
 #[derive(Args)]
 pub struct ModelArgs {
-    /// Model file (GGUF).
-    #[arg(short = 'm', long = "model")]
+    /// Model: a GGUF file, or a registry name (`ember list`, `ember pull NAME`).
+    #[arg(short = 'm', long = "model", value_parser = model_arg)]
     pub model: PathBuf,
     /// Worker threads (0: one per core).
     #[arg(short = 't', long = "threads", default_value_t = 0)]
@@ -79,7 +88,7 @@ impl SamplingArgs {
 #[derive(Args, Clone, Default)]
 pub struct DraftArgs {
     /// Draft model (GGUF) sharing the target's vocabulary, e.g. Qwen2.5-Coder-0.5B for -1.5B.
-    #[arg(long)]
+    #[arg(long, value_parser = model_arg)]
     pub draft: Option<PathBuf>,
     /// Most tokens drafted per step (adapted to the acceptance rate below it).
     #[arg(long, default_value_t = 8)]
@@ -134,13 +143,8 @@ impl DraftArgs {
     }
 }
 
-/// Load the model and open a session as the flags say; notes the engine on stderr.
-pub fn load(args: &ModelArgs) -> Result<(Arc<Model>, Session), ember::Error> {
-    load_scoring(args, 1)
-}
-
-/// [`load`] with a session that scores the last `logits_tail` tokens of a pass (a draft's
-/// verification).
+/// Load the model and open a session as the flags say (notes the engine on stderr), one that
+/// scores the last `logits_tail` tokens of a pass (1, or a draft's verification).
 pub fn load_scoring(
     args: &ModelArgs,
     logits_tail: usize,
@@ -216,4 +220,102 @@ impl ConstraintArgs {
             None
         })
     }
+}
+
+/// A cascade (`run`, `chat`, `eval`): a larger consultant answers when the primary is unsure
+/// (docs/cascade.md).
+#[derive(Args, Clone)]
+pub struct ConsultantArgs {
+    /// A larger model asked when the primary is unsure: a model file, or an OpenAI-compatible
+    /// endpoint (http://host:port/v1), to which the prompt then leaves this device.
+    #[arg(long, value_name = "FILE|URL")]
+    pub consultant: Option<String>,
+    /// Ask the consultant when the primary's confidence (0..=1) is below this; `ember eval
+    /// --consultant` measures which threshold a task needs.
+    #[arg(long, default_value_t = 0.7, value_name = "T")]
+    pub escalate_below: f64,
+    /// The confidence score: mean (geometric mean of the answer's token probabilities) or min
+    /// (its least likely token).
+    #[arg(long, default_value = "mean")]
+    pub confidence: ember::ConfidenceScore,
+    /// The `model` an endpoint consultant is asked for.
+    #[arg(long, value_name = "NAME")]
+    pub consultant_model: Option<String>,
+    /// Seconds an endpoint consultant may take to answer.
+    #[arg(long, default_value_t = 300, value_name = "S")]
+    pub consultant_timeout: u64,
+}
+
+/// Where the consultant is.
+pub enum ConsultantSource {
+    Local(PathBuf),
+    Remote(String),
+}
+
+impl ConsultantArgs {
+    pub fn source(&self) -> Option<ConsultantSource> {
+        let c = self.consultant.as_ref()?;
+        // Any scheme is a URL (and an endpoint refuses what is not http or https).
+        Some(if c.contains("://") {
+            ConsultantSource::Remote(c.clone())
+        } else {
+            ConsultantSource::Local(PathBuf::from(c))
+        })
+    }
+
+    /// The endpoint at `url`, configured by the flags.
+    #[cfg(feature = "net")]
+    pub fn endpoint(&self, url: &str) -> Result<ember::cascade::remote::Endpoint, ember::Error> {
+        ember::cascade::remote::Endpoint::new(
+            url,
+            self.consultant_model.clone(),
+            std::time::Duration::from_secs(self.consultant_timeout.max(1)),
+        )
+    }
+
+    /// The cascade for `run` and `chat`, with a local consultant on the primary's engine
+    /// settings, or None without `--consultant`.
+    pub fn load(&self, args: &ModelArgs) -> Result<Option<ember::Cascade>, ember::Error> {
+        let consultant = match self.source() {
+            None => return Ok(None),
+            Some(ConsultantSource::Local(path)) => {
+                let path =
+                    model_arg(&path.to_string_lossy()).map_err(ember::Error::InvalidArgument)?;
+                let model = Arc::new(Model::load(
+                    &path,
+                    &LoadParams {
+                        use_mmap: !args.no_mmap,
+                    },
+                )?);
+                let session = Session::new(
+                    model,
+                    &SessionParams {
+                        n_ctx: args.ctx,
+                        n_batch: args.batch,
+                        n_threads: args.threads,
+                        logits_all: false,
+                        logits_tail: 1,
+                        device: args.device,
+                    },
+                )?;
+                ember::Consultant::local(session)
+            }
+            #[cfg(feature = "net")]
+            Some(ConsultantSource::Remote(url)) => ember::Consultant::remote(self.endpoint(&url)?),
+            #[cfg(not(feature = "net"))]
+            Some(ConsultantSource::Remote(url)) => {
+                return Err(ember::Error::InvalidArgument(format!(
+                    "--consultant {url}: this build has no network support (cargo feature `net`)"
+                )))
+            }
+        };
+        ember::Cascade::new(consultant, self.escalate_below, self.confidence).map(Some)
+    }
+}
+
+/// The line ember prints whenever a prompt leaves the device.
+pub fn leaving_device_note(destination: &str, confidence: f64, threshold: f64) {
+    eprintln!(
+        "[ember] confidence {confidence:.3} < {threshold}: sending the prompt to {destination} (it leaves this device)"
+    );
 }

@@ -6,6 +6,7 @@
 //!            ──ModelReport::from_items──► one row per model ──require::decide──► decision
 //! ```
 
+pub mod cascade;
 pub mod report;
 pub mod require;
 pub mod sandbox;
@@ -176,14 +177,7 @@ fn render(item: &Item, template: Option<&ChatTemplate>) -> Result<String> {
             ))),
         };
     };
-    let mut messages = Vec::new();
-    if let Some(s) = &item.system {
-        messages.push(ChatMessage::new("system", s.clone()));
-    }
-    match &item.input {
-        Input::Prompt(p) => messages.push(ChatMessage::new("user", p.clone())),
-        Input::Messages(m) => messages.extend(m.iter().cloned()),
-    }
+    let messages = messages(item);
     template.render(&messages, true)
 }
 
@@ -236,22 +230,7 @@ fn generate(
         constraint.as_mut(),
         |_| true,
     )?;
-    let verdict = match &item.scoring {
-        Scoring::Expected { expected, kind } => score::expected(&gen.text, expected, kind),
-        Scoring::JsonSchema {
-            schema, expected, ..
-        } => score::json_schema(&gen.text, schema, expected.as_ref()),
-        Scoring::Test {
-            prefix,
-            test,
-            timeout_s,
-        } => score::python_test(&gen.text, prefix, test, *timeout_s),
-        // Never reached: eval_model sends multiple choice to score_choices.
-        Scoring::Choices { .. } => score::Verdict {
-            pass: false,
-            detail: "multiple choice is scored by likelihood, not generation".into(),
-        },
-    };
+    let verdict = score_text(item, &gen.text);
     let lp = &gen.token_logprobs;
     let prompt_ms = gen.prompt_time.as_secs_f64() * 1e3;
     let generate_ms = gen.generate_time.as_secs_f64() * 1e3;
@@ -273,6 +252,109 @@ fn generate(
         generate_ms,
         ..ItemResult::default()
     })
+}
+
+/// Score a generated answer to `item` (any scoring but multiple choice, which is scored by
+/// likelihood and fails here with a note).
+pub fn score_text(item: &Item, text: &str) -> score::Verdict {
+    match &item.scoring {
+        Scoring::Expected { expected, kind } => score::expected(text, expected, kind),
+        Scoring::JsonSchema {
+            schema, expected, ..
+        } => score::json_schema(text, schema, expected.as_ref()),
+        Scoring::Test {
+            prefix,
+            test,
+            timeout_s,
+        } => score::python_test(text, prefix, test, *timeout_s),
+        Scoring::Choices { .. } => score::Verdict {
+            pass: false,
+            detail: "multiple choice is scored by likelihood, not generation".into(),
+        },
+    }
+}
+
+/// The conversation an item sends to a chat endpoint: its system prompt and its input.
+pub fn messages(item: &Item) -> Vec<ChatMessage> {
+    let mut messages = Vec::new();
+    if let Some(s) = &item.system {
+        messages.push(ChatMessage::new("system", s.clone()));
+    }
+    match &item.input {
+        Input::Prompt(p) => messages.push(ChatMessage::new("user", p.clone())),
+        Input::Messages(m) => messages.extend(m.iter().cloned()),
+    }
+    messages
+}
+
+/// Ask an OpenAI-compatible endpoint every item (a remote consultant), scored as
+/// [`eval_model`] scores a local model's answers. Multiple-choice items need token
+/// likelihoods, which the endpoint does not give: they are refused before the first request.
+#[cfg(feature = "net")]
+pub fn eval_remote(
+    endpoint: &crate::cascade::remote::Endpoint,
+    items: &[Item],
+    params: &EvalParams,
+    mut on_item: impl FnMut(&ItemResult),
+) -> Result<(ModelReport, Vec<ItemResult>)> {
+    if let Some(item) = items
+        .iter()
+        .find(|i| matches!(i.scoring, Scoring::Choices { .. }))
+    {
+        return Err(Error::InvalidArgument(format!(
+            "item `{}` (line {}) is multiple choice, scored by likelihood: a remote consultant cannot score it (use a local model)",
+            item.id, item.line
+        )));
+    }
+    let mut results = Vec::with_capacity(items.len());
+    for item in items {
+        let chat = item.system.is_some()
+            || matches!(item.input, Input::Messages(_))
+            || item.chat.unwrap_or(params.chat_template);
+        let messages = messages(item);
+        let prompt = match &item.input {
+            Input::Prompt(p) => p.as_str(),
+            Input::Messages(_) => "",
+        };
+        let gen_params = GenerateParams {
+            max_tokens: item.max_tokens.unwrap_or(params.max_tokens),
+            stop: item.stop.clone(),
+            ..GenerateParams::default()
+        };
+        let question = crate::cascade::Question {
+            prompt,
+            messages: chat.then_some(messages.as_slice()),
+            params: &gen_params,
+            sampler: params.sampler,
+        };
+        let start = Instant::now();
+        let (text, tokens) = endpoint.complete(&question)?;
+        let latency_ms = start.elapsed().as_secs_f64() * 1e3;
+        let verdict = score_text(item, &text);
+        let result = ItemResult {
+            id: item.id.clone(),
+            model: endpoint.base_url().to_owned(),
+            answer: text,
+            score: if verdict.pass { 1.0 } else { 0.0 },
+            latency_ms,
+            // Without streaming the first token arrives with the whole answer.
+            ttft_ms: latency_ms,
+            generated_tokens: tokens.unwrap_or(0),
+            detail: verdict.detail,
+            meta: item.meta.clone(),
+            generate_ms: latency_ms,
+            ..ItemResult::default()
+        };
+        on_item(&result);
+        results.push(result);
+    }
+    let base = ModelReport {
+        model: endpoint.base_url().to_owned(),
+        path: endpoint.base_url().to_owned(),
+        device: "remote".into(),
+        ..ModelReport::default()
+    };
+    Ok((ModelReport::from_items(base, &results), results))
 }
 
 /// Multiple choice as lm-evaluation-harness's `acc`: the log-likelihood of each choice's tokens

@@ -116,6 +116,9 @@ fn level(isa: Isa) -> Simd {
         Isa::Scalar => Simd::Scalar,
         Isa::Avx2 => Simd::Avx2,
         Isa::Avx512 => Simd::Avx512,
+        Isa::Neon => Simd::Neon,
+        Isa::Dotprod => Simd::Dotprod,
+        Isa::I8mm => Simd::I8mm,
     }
 }
 

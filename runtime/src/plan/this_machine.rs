@@ -129,13 +129,16 @@ fn simd() -> Simd {
     Simd::Scalar
 }
 
-/// The level ember's kernels will actually use here: the kernels' own choice on x86 (which
-/// honours `EMBER_ISA`), the portable path elsewhere.
+/// The level ember's kernels will actually use here: the kernels' own choice (which honours
+/// `EMBER_ISA`).
 fn kernel_level() -> Simd {
     match ember_kernels::Isa::current() {
         ember_kernels::Isa::Avx512 => Simd::Avx512,
         ember_kernels::Isa::Avx2 => Simd::Avx2,
         ember_kernels::Isa::Scalar => Simd::Scalar,
+        ember_kernels::Isa::Neon => Simd::Neon,
+        ember_kernels::Isa::Dotprod => Simd::Dotprod,
+        ember_kernels::Isa::I8mm => Simd::I8mm,
     }
 }
 

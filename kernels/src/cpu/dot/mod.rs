@@ -1,5 +1,7 @@
 //! One weight row · one activation row, for every weight type, at every instruction-set level.
 
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
 pub(crate) mod scalar;
 pub(crate) mod tile;
 #[cfg(target_arch = "x86_64")]
@@ -30,7 +32,7 @@ pub fn vec_dot_at(
     w_row: &[u8],
     act_row: &[u8],
 ) -> Result<f32, KernelError> {
-    let f = dot_fn(isa.min(Isa::detected()), w_ty)?;
+    let f = dot_fn(isa.clamped(), w_ty)?;
     let k = row_len(w_ty, w_row.len())?;
     let need = crate::act_row_bytes(w_ty, k)?;
     if act_row.len() != need {
@@ -58,13 +60,17 @@ pub(crate) fn row_len(w_ty: GgmlType, bytes: usize) -> Result<usize, KernelError
 
 /// The kernel for `w_ty` at level `isa`, which must not exceed [`Isa::detected`].
 pub(crate) fn dot_fn(isa: Isa, w_ty: GgmlType) -> Result<DotFn, KernelError> {
-    debug_assert!(isa <= Isa::detected());
+    debug_assert!(isa.is_available());
     #[cfg(target_arch = "x86_64")]
     if let Some(f) = (isa == Isa::Avx512)
         .then(|| tile::wide::entry(w_ty))
         .flatten()
         .or_else(|| x86::dot_fn(isa, w_ty))
     {
+        return Ok(f);
+    }
+    #[cfg(target_arch = "aarch64")]
+    if let Some(f) = neon::dot_fn(isa, w_ty) {
         return Ok(f);
     }
     let _ = isa;

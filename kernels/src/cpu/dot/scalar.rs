@@ -165,7 +165,7 @@ pub(crate) fn q2_k(w: &[u8], a: &[u8]) -> f32 {
 }
 
 /// Unpack Q3_K's 12 bytes of packed 6-bit scales into 16 signed bytes (still offset by 32).
-fn q3_k_scales(packed: &[u8; 12]) -> [i8; 16] {
+pub(crate) fn q3_k_scales(packed: &[u8; 12]) -> [i8; 16] {
     const KMASK1: u32 = 0x0303_0303;
     const KMASK2: u32 = 0x0f0f_0f0f;
     let rd =

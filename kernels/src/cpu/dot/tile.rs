@@ -1,6 +1,7 @@
 //! Register-tiled dot products: up to [`TILE_ROWS`] weight rows × [`TILE_COLS`] activation rows
 //! per call (x86-64, for the types that dominate real files: Q4_0, Q4_1, Q8_0, Q4_K; Q5_0,
-//! Q5_1 and Q6_K at the AVX-512 level).
+//! Q5_1 and Q6_K at the AVX-512 level; aarch64 at the I8mm level: `SMMLA` tiles for Q4_0,
+//! Q4_1, Q5_0, Q5_1 and Q8_0, in `neon/mmla.rs`).
 //!
 //! At the AVX2 level (this file) every output is computed with exactly the operations of the
 //! one-row kernel in `x86.rs` (the port of ggml's `ggml_vec_dot_*`): the same integer
@@ -70,7 +71,18 @@ pub(crate) fn tile_fn(isa: Isa, w_ty: GgmlType) -> Option<Tile> {
         };
         Some(Tile { f, cols })
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SMMLA 2×2 sub-tiles (see `neon/mmla.rs`); below I8mm the one-row kernels run.
+        if isa == Isa::I8mm && isa.is_available() {
+            return super::neon::mmla::tile_fn(w_ty).map(|f| Tile {
+                f,
+                cols: super::neon::mmla::COLS,
+            });
+        }
+        None
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         let _ = (isa, w_ty);
         None
@@ -96,6 +108,39 @@ pub(crate) fn prepped_tile_fn(isa: Isa, w_ty: GgmlType) -> Option<Tile> {
     {
         let _ = (isa, w_ty);
         None
+    }
+}
+
+/// Bytes of the prepared form of an activation row of `nb` blocks (only x86-64's AVX-512
+/// tiles read prepared rows; [`prepped_tile_fn`] is `None` everywhere else, so callers never
+/// ask for them there).
+pub(crate) fn prep_row_bytes(nb: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        wide::prep_row_bytes(nb)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = nb;
+        0
+    }
+}
+
+/// Write the prepared form of the `nb` blocks of `act_ty` at `a` to `out`.
+///
+/// # Safety
+/// Only where [`prepped_tile_fn`] returned a tile at a level the CPU has (x86-64 AVX-512);
+/// `a` holds `nb` blocks of `act_ty` and `out` has room for [`prep_row_bytes`]`(nb)` bytes.
+/// Elsewhere there are no prepared rows and this does nothing.
+pub(crate) unsafe fn prep_row(act_ty: GgmlType, a: *const u8, nb: usize, out: *mut u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the caller's contract is `wide::prep_row`'s.
+    unsafe {
+        wide::prep_row(act_ty, a, nb, out)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (act_ty, a, nb, out);
     }
 }
 

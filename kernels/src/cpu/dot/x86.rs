@@ -19,9 +19,10 @@ use ember_quant::GgmlType;
 /// The SIMD kernel for `w_ty` at `isa` (<= `Isa::detected()`), or `None` for the scalar twin.
 pub(super) fn dot_fn(isa: Isa, w_ty: GgmlType) -> Option<DotFn> {
     match isa {
-        Isa::Scalar => None,
         Isa::Avx2 => avx2::entry(w_ty),
         Isa::Avx512 => avx512::entry(w_ty),
+        // Scalar, and the aarch64 levels (never available here).
+        _ => None,
     }
 }
 

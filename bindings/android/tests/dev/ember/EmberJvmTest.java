@@ -243,6 +243,45 @@ public final class EmberJvmTest {
                 check(s.tokensInContext() == 0, "nothing evaluated for a bad constraint");
             }
         });
+        test("draft_and_consultant", () -> {
+            GenerateOptions ref = GenerateOptions.greedy().maxTokens(nGen).ignoreEos(true);
+            try (EmberSession s = model.newSession(
+                    new SessionOptions().contextLength(64).threads(2).draftMax(4))) {
+                // The model drafting for itself: the reference ids, every drafted token accepted.
+                s.useDraft(model, 4);
+                Generation g = s.generate(refPrompt, ref, null);
+                check(Arrays.equals(g.tokens(), refGen), "draft: " + Arrays.toString(g.tokens()));
+                check(g.drafted() > 0 && g.draftAccepted() == g.drafted(),
+                        "drafted " + g.drafted() + ", accepted " + g.draftAccepted());
+                expectEmberError(EmberException.INVALID_ARGUMENT, () -> s.useDraft(model, 8));
+                s.useDraft(null, 0);
+                s.reset();
+                // Never consulting: its own answer and confidence.
+                s.useConsultant(model, 0.0);
+                Generation own = s.generate(refPrompt, ref, null);
+                check(!own.escalated() && own.confidence() > 0 && own.confidence() <= 1,
+                        "confidence " + own.confidence());
+                check(Arrays.equals(own.tokens(), refGen), "own answer");
+                s.reset();
+                // Always consulting (here the same model): its answer, streamed whole.
+                s.useConsultant(model, 1.5);
+                StringBuilder streamed = new StringBuilder();
+                AtomicInteger pieces = new AtomicInteger();
+                Generation esc = s.generate(refPrompt, ref, t -> {
+                    streamed.append(t);
+                    pieces.incrementAndGet();
+                    return true;
+                });
+                check(esc.escalated() && esc.confidence() == own.confidence(), "escalated");
+                check(esc.text().equals(own.text()) && streamed.toString().equals(esc.text())
+                        && pieces.get() == 1, "consultant's answer '" + esc.text() + "'");
+                check(s.tokensInContext() == refPrompt.length + esc.tokens().length, "cache");
+                s.reset();
+                expectEmberError(EmberException.INVALID_ARGUMENT, () ->
+                        s.generate(refPrompt, GenerateOptions.greedy().regex("a"), null));
+                expectEmberError(EmberException.INVALID_ARGUMENT, () -> s.useConsultant(model, -1));
+            }
+        });
         test("chat_replies", () -> {
             try (EmberSession s = model.newSession(new SessionOptions().contextLength(256).threads(2))) {
                 List<ChatMessage> conv = List.of(ChatMessage.system("Be brief."), ChatMessage.user("What is 2+2?"));

@@ -133,7 +133,7 @@ public final class Ember implements AutoCloseable {
 
     public synchronized EmberSession newSession(SessionOptions options) throws EmberException {
         long s = EmberSession.nativeNew(handle(), options.contextLength, options.batchSize,
-                options.threads, options.device.code);
+                options.threads, options.device.code, options.draftMax);
         return new EmberSession(this, s);
     }
 

@@ -19,6 +19,7 @@ public class EmberException extends Exception {
     public static final int KERNEL = 13;
     public static final int NOT_FOUND = 14;
     public static final int INTERNAL = 15;
+    public static final int CONSULTANT = 16;
 
     private final int code;
 

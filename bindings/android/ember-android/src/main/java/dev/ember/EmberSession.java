@@ -79,6 +79,29 @@ public final class EmberSession implements AutoCloseable {
         }
     }
 
+    /**
+     * Speculative decoding: {@code draftModel}, a small model of this model's family (the same
+     * vocabulary), proposes up to {@code maxTokens} tokens per step and this model verifies
+     * them in one pass: the same output (greedy: the same tokens), faster. The session must be
+     * made with {@link SessionOptions#draftMax} of at least {@code maxTokens}. Null stops
+     * drafting. Not with a constraint or a consultant.
+     */
+    public synchronized void useDraft(Ember draftModel, int maxTokens) throws EmberException {
+        nativeSetDraft(handle(), draftModel == null ? 0 : draftModel.handle(), maxTokens);
+    }
+
+    /**
+     * A cascade: this model answers first and, when its confidence (the geometric mean of its
+     * answer's token probabilities) is below {@code threshold}, {@code consultant}, a larger
+     * model of the same family, answers the same context instead; the callback then receives
+     * the whole answer at once, and the KV cache holds that answer. Null stops consulting.
+     * Not with a constraint or a draft.
+     */
+    public synchronized void useConsultant(Ember consultant, double threshold)
+            throws EmberException {
+        nativeSetConsultant(handle(), consultant == null ? 0 : consultant.handle(), threshold);
+    }
+
     /** Forget the conversation (empty the KV cache). */
     public synchronized void reset() {
         nativeReset(handle());
@@ -110,7 +133,13 @@ public final class EmberSession implements AutoCloseable {
         }
     }
 
-    static native long nativeNew(long model, int nCtx, int nBatch, int nThreads, int device)
+    static native long nativeNew(long model, int nCtx, int nBatch, int nThreads, int device,
+            int draftMax) throws EmberException;
+
+    private static native void nativeSetDraft(long handle, long draftModel, int maxTokens)
+            throws EmberException;
+
+    private static native void nativeSetConsultant(long handle, long model, double threshold)
             throws EmberException;
 
     private static native void nativeFree(long handle);

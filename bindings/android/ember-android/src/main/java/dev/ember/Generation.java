@@ -8,16 +8,25 @@ public final class Generation {
     private final int promptTokens;
     private final double promptMillis;
     private final double generateMillis;
+    private final int drafted;
+    private final int draftAccepted;
+    private final boolean escalated;
+    private final double confidence;
 
     /** Called from native code. */
     Generation(int[] tokens, String text, int stopReason, int promptTokens, double promptMillis,
-            double generateMillis) {
+            double generateMillis, int drafted, int draftAccepted, boolean escalated,
+            double confidence) {
         this.tokens = tokens;
         this.text = text;
         this.stopReason = StopReason.values()[stopReason];
         this.promptTokens = promptTokens;
         this.promptMillis = promptMillis;
         this.generateMillis = generateMillis;
+        this.drafted = drafted;
+        this.draftAccepted = draftAccepted;
+        this.escalated = escalated;
+        this.confidence = confidence;
     }
 
     /** Generated token ids (an end-of-generation token is not included). */
@@ -50,5 +59,25 @@ public final class Generation {
     /** Generation speed; the first token is timed with the prompt (as llama.cpp does). */
     public double tokensPerSecond() {
         return Math.max(tokens.length - 1, 0) / Math.max(generateMillis / 1000.0, 1e-9);
+    }
+
+    /** With a draft: tokens it proposed. */
+    public int drafted() {
+        return drafted;
+    }
+
+    /** With a draft: how many of the proposed tokens the target accepted. */
+    public int draftAccepted() {
+        return draftAccepted;
+    }
+
+    /** With a consultant: whether it answered (this model was less sure than the threshold). */
+    public boolean escalated() {
+        return escalated;
+    }
+
+    /** With a consultant: this model's confidence in its own answer, 0..1. */
+    public double confidence() {
+        return confidence;
     }
 }

@@ -7,6 +7,7 @@ public final class SessionOptions {
     int batchSize = 256;
     int threads = 0;
     Device device = Device.AUTO;
+    int draftMax = 0;
 
     /** Context length in tokens; 0 means the model's training context. */
     public SessionOptions contextLength(int tokens) {
@@ -28,6 +29,13 @@ public final class SessionOptions {
 
     public SessionOptions device(Device device) {
         this.device = device;
+        return this;
+    }
+
+    /** Most tokens a draft ({@link EmberSession#useDraft}) may propose per step; each forward
+     *  pass then scores {@code tokens + 1} positions. 0 (the default): no draft. */
+    public SessionOptions draftMax(int tokens) {
+        this.draftMax = tokens;
         return this;
     }
 }
