@@ -755,7 +755,6 @@ pub extern "system" fn Java_dev_ember_EmberSession_nativeGenerate<'l>(
         } else {
             session.generate_constrained(&prompt, &mut sampler, &params, constraint, &mut stream)
         };
-        drop(stream);
         h.abort.store(false, Ordering::Relaxed);
         if java_failed {
             return Err(Fail::Pending);

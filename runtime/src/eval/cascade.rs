@@ -160,7 +160,7 @@ pub fn summary_rows<'a>(rows: &'a [Row], keep: Option<&Row>) -> Vec<&'a Row> {
             }
         }
     }
-    out.sort_by(|a, b| a.escalated.cmp(&b.escalated));
+    out.sort_by_key(|r| r.escalated);
     out
 }
 

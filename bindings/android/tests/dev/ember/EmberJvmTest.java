@@ -244,12 +244,12 @@ public final class EmberJvmTest {
             }
         });
         test("draft_and_consultant", () -> {
-            GenerateOptions ref = GenerateOptions.greedy().maxTokens(nGen).ignoreEos(true);
+            GenerateOptions greedyRef = GenerateOptions.greedy().maxTokens(nGen).ignoreEos(true);
             try (EmberSession s = model.newSession(
                     new SessionOptions().contextLength(64).threads(2).draftMax(4))) {
                 // The model drafting for itself: the reference ids, every drafted token accepted.
                 s.useDraft(model, 4);
-                Generation g = s.generate(refPrompt, ref, null);
+                Generation g = s.generate(refPrompt, greedyRef, null);
                 check(Arrays.equals(g.tokens(), refGen), "draft: " + Arrays.toString(g.tokens()));
                 check(g.drafted() > 0 && g.draftAccepted() == g.drafted(),
                         "drafted " + g.drafted() + ", accepted " + g.draftAccepted());
@@ -258,7 +258,7 @@ public final class EmberJvmTest {
                 s.reset();
                 // Never consulting: its own answer and confidence.
                 s.useConsultant(model, 0.0);
-                Generation own = s.generate(refPrompt, ref, null);
+                Generation own = s.generate(refPrompt, greedyRef, null);
                 check(!own.escalated() && own.confidence() > 0 && own.confidence() <= 1,
                         "confidence " + own.confidence());
                 check(Arrays.equals(own.tokens(), refGen), "own answer");
@@ -267,7 +267,7 @@ public final class EmberJvmTest {
                 s.useConsultant(model, 1.5);
                 StringBuilder streamed = new StringBuilder();
                 AtomicInteger pieces = new AtomicInteger();
-                Generation esc = s.generate(refPrompt, ref, t -> {
+                Generation esc = s.generate(refPrompt, greedyRef, t -> {
                     streamed.append(t);
                     pieces.incrementAndGet();
                     return true;
