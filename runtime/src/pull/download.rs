@@ -326,6 +326,14 @@ pub(crate) fn io_err(path: &Path, source: io::Error) -> Error {
     }
 }
 
+/// TLS trusting the operating system's certificate store (where a company proxy's CA is
+/// installed), not only the roots compiled into the binary.
+pub(crate) fn system_roots() -> ureq::tls::TlsConfig {
+    ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,12 +344,4 @@ mod tests {
         assert_eq!(range_start("bytes */200"), None);
         assert_eq!(range_start("items 1-2/3"), None);
     }
-}
-
-/// TLS trusting the operating system's certificate store (where a company proxy's CA is
-/// installed), not only the roots compiled into the binary.
-pub(crate) fn system_roots() -> ureq::tls::TlsConfig {
-    ureq::tls::TlsConfig::builder()
-        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-        .build()
 }
