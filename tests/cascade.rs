@@ -35,25 +35,27 @@ fn session(path: &Path) -> Session {
     .unwrap()
 }
 
-/// SmolLM2 requantized to Q4_0, once per test binary.
+/// SmolLM2 requantized to Q4_0, once per test binary (tests run in parallel: the first one
+/// to ask writes it, the others wait for it).
 fn consultant_model() -> Option<PathBuf> {
-    let src = common::asset(common::SMOLLM2)?;
-    let out = std::env::temp_dir().join(format!(
-        "ember-cascade-consultant-{}.safetensors",
-        std::process::id()
-    ));
-    if !out.exists() {
-        let part = out.with_extension("part");
-        ember::quantize::quantize(
-            &src,
-            &part,
-            ember::quantize::parse_type("q4_0").unwrap(),
-            |_, _| {},
-        )
-        .unwrap();
-        std::fs::rename(&part, &out).unwrap();
-    }
-    Some(out)
+    static CONSULTANT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    CONSULTANT
+        .get_or_init(|| {
+            let src = common::asset(common::SMOLLM2)?;
+            let out = std::env::temp_dir().join(format!(
+                "ember-cascade-consultant-{}.safetensors",
+                std::process::id()
+            ));
+            ember::quantize::quantize(
+                &src,
+                &out,
+                ember::quantize::parse_type("q4_0").unwrap(),
+                |_, _| {},
+            )
+            .unwrap();
+            Some(out)
+        })
+        .clone()
 }
 
 fn greedy_alone(path: &Path, prompt: &str, params: &GenerateParams) -> String {

@@ -48,23 +48,27 @@ fn load(path: &Path) -> Arc<Model> {
     Arc::new(Model::load(path, &LoadParams::default()).unwrap())
 }
 
-/// SmolLM2 requantized to Q4_0, once per test binary.
+/// SmolLM2 requantized to Q4_0, once per test binary (tests run in parallel: the first one
+/// to ask writes it, the others wait for it).
 fn smollm2_q4_0() -> Option<PathBuf> {
-    let src = common::asset(common::SMOLLM2)?;
-    let out = std::env::temp_dir().join(format!(
-        "ember-spec-draft-{}.safetensors",
-        std::process::id()
-    ));
-    if !out.exists() {
-        ember::quantize::quantize(
-            &src,
-            &out,
-            ember::quantize::parse_type("q4_0").unwrap(),
-            |_, _| {},
-        )
-        .unwrap();
-    }
-    Some(out)
+    static DRAFT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    DRAFT
+        .get_or_init(|| {
+            let src = common::asset(common::SMOLLM2)?;
+            let out = std::env::temp_dir().join(format!(
+                "ember-spec-draft-{}.safetensors",
+                std::process::id()
+            ));
+            ember::quantize::quantize(
+                &src,
+                &out,
+                ember::quantize::parse_type("q4_0").unwrap(),
+                |_, _| {},
+            )
+            .unwrap();
+            Some(out)
+        })
+        .clone()
 }
 
 fn greedy(max_tokens: usize, stop: &[&str]) -> GenerateParams {
