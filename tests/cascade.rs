@@ -35,29 +35,6 @@ fn session(path: &Path) -> Session {
     .unwrap()
 }
 
-/// SmolLM2 requantized to Q4_0, once per test binary (tests run in parallel: the first one
-/// to ask writes it, the others wait for it).
-fn consultant_model() -> Option<PathBuf> {
-    static CONSULTANT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    CONSULTANT
-        .get_or_init(|| {
-            let src = common::asset(common::SMOLLM2)?;
-            let out = std::env::temp_dir().join(format!(
-                "ember-cascade-consultant-{}.safetensors",
-                std::process::id()
-            ));
-            ember::quantize::quantize(
-                &src,
-                &out,
-                ember::quantize::parse_type("q4_0").unwrap(),
-                |_, _| {},
-            )
-            .unwrap();
-            Some(out)
-        })
-        .clone()
-}
-
 fn greedy_alone(path: &Path, prompt: &str, params: &GenerateParams) -> String {
     let mut s = session(path);
     let ids = s.model().tokenizer().encode(prompt, true, true).unwrap();
@@ -70,7 +47,8 @@ fn greedy_alone(path: &Path, prompt: &str, params: &GenerateParams) -> String {
 
 #[test]
 fn the_threshold_decides_who_answers_and_each_answers_as_it_would_alone() {
-    let (Some(primary), Some(consultant)) = (common::asset(common::SMOLLM2), consultant_model())
+    let (Some(primary), Some(consultant)) =
+        (common::asset(common::SMOLLM2), common::smollm2_q4_0())
     else {
         return;
     };
@@ -393,7 +371,8 @@ fn arithmetic_items() -> Vec<Value> {
 
 #[test]
 fn eval_sweeps_every_threshold_between_the_two_models() {
-    let (Some(primary), Some(consultant)) = (common::asset(common::SMOLLM2), consultant_model())
+    let (Some(primary), Some(consultant)) =
+        (common::asset(common::SMOLLM2), common::smollm2_q4_0())
     else {
         return;
     };

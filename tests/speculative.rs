@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use ember::{
@@ -46,29 +46,6 @@ fn session(model: &Arc<Model>, logits_tail: usize) -> Session {
 
 fn load(path: &Path) -> Arc<Model> {
     Arc::new(Model::load(path, &LoadParams::default()).unwrap())
-}
-
-/// SmolLM2 requantized to Q4_0, once per test binary (tests run in parallel: the first one
-/// to ask writes it, the others wait for it).
-fn smollm2_q4_0() -> Option<PathBuf> {
-    static DRAFT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    DRAFT
-        .get_or_init(|| {
-            let src = common::asset(common::SMOLLM2)?;
-            let out = std::env::temp_dir().join(format!(
-                "ember-spec-draft-{}.safetensors",
-                std::process::id()
-            ));
-            ember::quantize::quantize(
-                &src,
-                &out,
-                ember::quantize::parse_type("q4_0").unwrap(),
-                |_, _| {},
-            )
-            .unwrap();
-            Some(out)
-        })
-        .clone()
 }
 
 fn greedy(max_tokens: usize, stop: &[&str]) -> GenerateParams {
@@ -148,7 +125,7 @@ fn check_greedy_equality(
 
 #[test]
 fn greedy_speculative_output_is_the_targets_greedy_output() {
-    let (Some(target), Some(draft)) = (common::smollm2(), smollm2_q4_0()) else {
+    let (Some(target), Some(draft)) = (common::smollm2(), common::smollm2_q4_0()) else {
         return;
     };
     let draft = load(&draft);
@@ -215,7 +192,8 @@ fn a_draft_of_another_vocabulary_or_a_short_target_is_refused() {
 
 #[test]
 fn bench_measures_the_target_alone_and_with_its_draft() {
-    let (Some(target), Some(draft)) = (common::asset(common::SMOLLM2), smollm2_q4_0()) else {
+    let (Some(target), Some(draft)) = (common::asset(common::SMOLLM2), common::smollm2_q4_0())
+    else {
         return;
     };
     let params = ember::bench::BenchParams {
